@@ -1,0 +1,101 @@
+"""The ASGI application: routes, error shape, CORS, request metrics and lifecycle."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from headwater import logs
+from headwater.api import events, ops, quarantine, sources, track
+from headwater.api.auth import Authenticator
+from headwater.api.errors import HANDLERS
+from headwater.api.services import Services
+from headwater.config import Settings
+from headwater.ingest.writer import Writer
+from headwater.metrics import METRICS
+from headwater.store import open_store
+from headwater.store.base import Store
+
+
+def timed(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware observing latency by route template and status."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, observe)
+        finally:
+            route = scope.get("path_template") or "unmatched"
+            METRICS.requests.labels(route, str(status)).observe(time.perf_counter() - start)
+
+    return middleware
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Litestar:
+    """The app; with no arguments (server workers) settings come from HEADWATER_* variables."""
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    chosen = store or open_store(settings)
+    chosen.migrate()
+
+    def start(app: Litestar) -> None:
+        writer = Writer(
+            chosen.write,
+            settings.writer_batch_events,
+            settings.writer_max_wait_ms,
+            settings.writer_queue_events,
+        )
+        app.state.services = Services(
+            settings, chosen, Authenticator(chosen, settings.key_cache_seconds), writer
+        )
+
+    def stop(app: Litestar) -> None:
+        app.state.services.writer.close()
+        if store is None:  # a store handed in belongs to the caller
+            chosen.close()
+
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    handlers: list[Any] = [
+        track.track,
+        track.track_source,
+        events.list_events,
+        events.get_event,
+        quarantine.list_quarantine,
+        quarantine.replay_quarantine,
+        sources.list_sources,
+        sources.create_source,
+        ops.healthz,
+        ops.readyz,
+        ops.metrics,
+    ]
+    return Litestar(
+        route_handlers=handlers,
+        on_startup=[start],
+        on_shutdown=[stop],
+        exception_handlers=HANDLERS,
+        cors_config=CORSConfig(
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Content-Encoding", "X-Intempt-Lib"],
+            max_age=86400,
+        ),
+        middleware=[timed],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=None,
+        debug=False,
+    )

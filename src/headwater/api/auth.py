@@ -1,0 +1,86 @@
+"""API-key authentication and project scoping (reference §3, invariant 6).
+
+A key belongs to one project. A valid key used on another project's path answers
+404, exactly as a project that does not exist, so keys cannot probe for tenants.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+from headwater.errors import Forbidden, NotFound, Unauthorized
+from headwater.store.base import KeyRecord, Project, Source, Store
+from headwater.tenancy import keys
+
+log = logging.getLogger("headwater.auth")
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    project: Project
+    key_prefix: str
+
+
+class Authenticator:
+    def __init__(self, store: Store, cache_seconds: float) -> None:
+        self._store = store
+        self._ttl = cache_seconds
+        self._keys: dict[tuple[str, str], tuple[float, KeyRecord]] = {}
+        self._sources: dict[tuple[int, str], Source] = {}
+        self._warned: set[str] = set()
+
+    def authenticate(
+        self, authorization: str | None, query_key: str | None, org: str, project: str, scope: str
+    ) -> Principal:
+        if authorization:
+            prefix, secret = keys.from_basic(authorization)
+        elif query_key:
+            prefix, secret = keys.split_key(query_key)
+            if prefix not in self._warned:
+                self._warned.add(prefix)
+                log.warning(
+                    "API key received via the apiKey query parameter; this is deprecated and "
+                    "insecure, send Authorization: Basic instead",
+                    extra={"key_prefix": prefix},
+                )
+        else:
+            raise Unauthorized(
+                "authentication required: send Authorization: Basic base64(prefix:secret)"
+            )
+        record = self._verify(prefix, secret)
+        if record.project.org != org or record.project.slug != project:
+            raise NotFound(f"project {org}/{project} not found")
+        if scope not in record.scopes:
+            raise Forbidden(f"this API key lacks the {scope!r} scope")
+        return Principal(record.project, prefix)
+
+    def _verify(self, prefix: str, secret: str) -> KeyRecord:
+        digest = keys.digest(secret)
+        now = time.monotonic()
+        cached = self._keys.get((prefix, digest))
+        if cached and cached[0] > now:
+            return cached[1]
+        record = self._store.find_key(prefix)
+        if record is None or not keys.matches(secret, record.secret_sha256):
+            raise Unauthorized("invalid API key")
+        if record.revoked:
+            raise Unauthorized("this API key has been revoked")
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[(prefix, digest)] = (now + self._ttl, record)
+        return record
+
+    def source(self, project: Project, source_id: str) -> Source:
+        """The project's source, or NotFound naming it (sources are never deleted, so cached)."""
+        found = self._sources.get((project.id, source_id))
+        if found is None:
+            found = self._store.find_source(project.id, source_id)
+            if found is None:
+                raise NotFound(
+                    f"source {source_id!r} not found in project {project.org}/{project.slug}",
+                    "sourceId",
+                )
+            self._sources[(project.id, source_id)] = found
+        return found

@@ -1,0 +1,80 @@
+"""Read API for events (scope `read`): filtered, cursor-paginated, read-your-writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get
+
+from headwater.api.errors import JSON
+from headwater.api.services import services
+from headwater.api.track import BASE
+from headwater.errors import BadRequest, NotFound
+from headwater.model import rules
+from headwater.model.views import decode_cursor, event_cursor, event_view
+from headwater.store.base import EventQuery
+
+MAX_LIMIT = 1000
+
+
+def _time(name: str, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return rules.parse_timestamp(value, 64)
+    except rules.Invalid as bad:
+        raise BadRequest(f"{name} {bad.message}", name) from None
+
+
+def page_limit(value: str | None, default: int = 100) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}", "limit")
+    return int(value)
+
+
+@get(f"{BASE}/events", sync_to_thread=True)
+def list_events(request: Request[Any, Any, Any], org: str, project: str) -> Response[bytes]:
+    hub = services(request)
+    principal = hub.principal(request, org, project, "read")
+    q = request.query_params
+    order = q.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise BadRequest("order must be asc or desc", "order")
+    cursor = q.get("cursor")
+    after = decode_cursor(cursor, 2) if cursor else None
+    limit = page_limit(q.get("limit"))
+    query = EventQuery(
+        principal.project.id,
+        user_id=q.get("userId"),
+        profile_id=q.get("profileId"),
+        account_id=q.get("accountId"),
+        event_name=q.get("eventName"),
+        since=_time("from", q.get("from")),
+        until=_time("to", q.get("to")),
+        after=(after[0], after[1]) if after else None,
+        descending=order == "desc",
+        limit=limit + 1,
+    )
+    rows = hub.store.query_events(query)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    body = {"events": [event_view(r) for r in rows], "next": event_cursor(rows[-1]) if more else None}
+    return Response(msgspec.json.encode(body), media_type=JSON)
+
+
+@get(f"{BASE}/events/{{event_id:str}}", sync_to_thread=True)
+def get_event(
+    request: Request[Any, Any, Any], org: str, project: str, event_id: str
+) -> Response[bytes]:
+    """Every stored event with this eventId: order lines and page view/leave share one."""
+    hub = services(request)
+    principal = hub.principal(request, org, project, "read")
+    rows = hub.store.query_events(
+        EventQuery(principal.project.id, event_id=event_id, limit=MAX_LIMIT)
+    )
+    if not rows:
+        raise NotFound(f"no event with eventId {event_id!r}", "eventId")
+    return Response(msgspec.json.encode({"events": [event_view(r) for r in rows]}), media_type=JSON)

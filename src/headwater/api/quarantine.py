@@ -1,0 +1,66 @@
+"""Quarantine API: list what was rejected (scope `read`), replay it (scope `admin`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post
+
+from headwater.api.errors import JSON
+from headwater.api.events import page_limit
+from headwater.api.services import services
+from headwater.api.track import BASE
+from headwater.errors import BadRequest
+from headwater.ingest.replay import replay_pending
+from headwater.model.views import decode_cursor, encode_cursor, quarantine_view
+
+STATUSES = ("pending", "replayed", "all")
+
+
+class ReplayRequest(msgspec.Struct, forbid_unknown_fields=True):
+    ids: list[int] | None = None
+    item: msgspec.Raw | None = None
+
+
+@get(f"{BASE}/quarantine", sync_to_thread=True)
+def list_quarantine(request: Request[Any, Any, Any], org: str, project: str) -> Response[bytes]:
+    hub = services(request)
+    principal = hub.principal(request, org, project, "read")
+    status = request.query_params.get("status", "pending")
+    if status not in STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}", "status")
+    cursor = request.query_params.get("cursor")
+    after = decode_cursor(cursor, 1)[0] if cursor else 0
+    limit = page_limit(request.query_params.get("limit"))
+    entries = hub.store.list_quarantine(
+        principal.project.id, None if status == "all" else status, after, limit + 1
+    )
+    more = len(entries) > limit
+    entries = entries[:limit]
+    body = {
+        "items": [quarantine_view(e) for e in entries],
+        "next": encode_cursor(entries[-1].id) if more else None,
+    }
+    return Response(msgspec.json.encode(body), media_type=JSON)
+
+
+@post(f"{BASE}/quarantine/replay", sync_to_thread=True, status_code=200)
+def replay_quarantine(
+    request: Request[Any, Any, Any], org: str, project: str, body: bytes
+) -> Response[bytes]:
+    """Replay every pending entry, or those in `ids`; `item` corrects a single entry's JSON."""
+    hub = services(request)
+    principal = hub.principal(request, org, project, "admin")
+    try:
+        ask = msgspec.json.decode(body or b"{}", type=ReplayRequest)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise BadRequest(f"invalid replay request: {exc}") from None
+    report = replay_pending(
+        hub.store,
+        hub.settings,
+        principal.project.id,
+        set(ask.ids) if ask.ids is not None else None,
+        bytes(ask.item) if ask.item is not None else None,
+    )
+    return Response(msgspec.json.encode(report.wire()), media_type=JSON)

@@ -1,0 +1,35 @@
+"""What every handler needs, built once per server process."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from litestar import Request
+
+from headwater.api.auth import Authenticator, Principal
+from headwater.config import Settings
+from headwater.ingest.writer import Writer
+from headwater.store.base import Store
+
+
+@dataclasses.dataclass
+class Services:
+    settings: Settings
+    store: Store
+    auth: Authenticator
+    writer: Writer
+
+    def principal(self, request: Request[Any, Any, Any], org: str, project: str, scope: str) -> Principal:
+        return self.auth.authenticate(
+            request.headers.get("authorization"),
+            request.query_params.get("apiKey"),
+            org,
+            project,
+            scope,
+        )
+
+
+def services(request: Request[Any, Any, Any]) -> Services:
+    found: Services = request.app.state.services
+    return found

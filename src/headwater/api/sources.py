@@ -1,0 +1,58 @@
+"""Sources of a project (scope `admin`). Ids are strings; numeric ids round-trip exactly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post
+
+from headwater.api.errors import JSON
+from headwater.api.services import services
+from headwater.api.track import BASE
+from headwater.clock import now_ms
+from headwater.errors import BadRequest
+from headwater.ingest.normalize import msgspec_error
+from headwater.tenancy import ids
+
+
+class NewSource(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    id: str | int | None = None
+
+
+def _view(source_id: str, name: str) -> dict[str, str]:
+    return {"id": source_id, "name": name}
+
+
+@get(f"{BASE}/sources", sync_to_thread=True)
+def list_sources(request: Request[Any, Any, Any], org: str, project: str) -> Response[bytes]:
+    hub = services(request)
+    principal = hub.principal(request, org, project, "admin")
+    found = hub.store.list_sources(principal.project.id)
+    body = {"sources": [_view(s.id, s.name) for s in found]}
+    return Response(msgspec.json.encode(body), media_type=JSON)
+
+
+@post(f"{BASE}/sources", sync_to_thread=True, status_code=201)
+def create_source(
+    request: Request[Any, Any, Any], org: str, project: str, body: bytes
+) -> Response[bytes]:
+    """Create a source, or return the existing one of that name (idempotent by name)."""
+    hub = services(request)
+    principal = hub.principal(request, org, project, "admin")
+    try:
+        ask = msgspec.json.decode(body, type=NewSource)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        message, path = msgspec_error(exc)
+        raise BadRequest(f"invalid source: {message}", path or None) from None
+    if not ask.name.strip() or len(ask.name) > 128:
+        raise BadRequest("name must be 1-128 characters, not blank", "name")
+    wanted = ids.source_id(ask.id) if ask.id is not None else ids.snowflake()
+    source = hub.store.ensure_source(principal.project.id, ask.name, wanted, now_ms())
+    if ask.id is not None and source.id != wanted:
+        raise BadRequest(
+            f"a source named {ask.name!r} already exists with id {source.id}", "id"
+        )
+    return Response(msgspec.json.encode(_view(source.id, source.name)), status_code=201,
+                    media_type=JSON)

@@ -1,0 +1,206 @@
+"""The `headwater` command. Thin: parses arguments, calls the library, prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from headwater.config import Settings
+from headwater.errors import HeadwaterError
+from headwater.ingest.replay import replay_pending
+from headwater.model.views import quarantine_view
+from headwater.store import open_store
+from headwater.store.base import Project, Store
+from headwater.tenancy import keys, provision
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.from_env(overrides)
+    except HeadwaterError as exc:
+        raise click.UsageError(exc.message) from None
+
+
+def database_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option(
+        "--database-url", help="Database URL (sqlite:///PATH). Env: HEADWATER_DATABASE_URL."
+    )(command)
+    return click.option(
+        "--db", "db", help="SQLite database file [default: ./headwater.db]. Env: HEADWATER_DB."
+    )(command)
+
+
+def _open(settings: Settings) -> Store:
+    try:
+        store = open_store(settings)
+        store.migrate()
+    except HeadwaterError as exc:
+        raise click.ClickException(exc.message) from None
+    return store
+
+
+def _project(store: Store, org: str, project: str) -> Project:
+    found = store.find_project(org, project)
+    if found is None:
+        raise click.ClickException(f"project {org}/{project} not found")
+    return found
+
+
+@click.group()
+@click.version_option(package_name="headwater")
+def main() -> None:
+    """Headwater: a self-hosted customer data platform (Intempt wire protocol)."""
+
+
+@main.command()
+@database_options
+@click.option("--host", help="Bind address [default: 127.0.0.1]. Env: HEADWATER_HOST.")
+@click.option("--port", type=int, help="Port [default: 8080]. Env: HEADWATER_PORT.")
+@click.option("--workers", type=int, help="Server processes [default: 1]. Env: HEADWATER_WORKERS.")
+def serve(
+    db: str | None, database_url: str | None, host: str | None, port: int | None,
+    workers: int | None,
+) -> None:
+    """Start the HTTP server (granian). On an empty store, create a default project and key."""
+    settings = _settings(db=db, database_url=database_url, host=host, port=port, workers=workers)
+    store = _open(settings)
+    try:
+        created = provision.bootstrap(store)
+    except HeadwaterError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+    base = f"http://{settings.host}:{settings.port}"
+    if created:
+        click.echo("Created organization 'default', project 'default' and a full-access key:")
+        click.echo(f"  API key:   {created.api_key}")
+        click.echo(f"  Source id: {created.source_id}")
+        click.echo(f"  Track URL: {base}/v1/default/projects/default/track")
+        click.echo("Store the key now: only a hash of it is kept.")
+    click.echo(f"Headwater listening on {base} (store: {settings.sqlite_path})")
+    sys.stdout.flush()
+    os.environ.update(settings.as_env())  # worker processes read their settings from here
+
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    Server(
+        "headwater.api.app:create_app",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        factory=True,
+        log_access=False,
+    ).serve()
+
+
+@main.command()
+@database_options
+def migrate(db: str | None, database_url: str | None) -> None:
+    """Apply pending schema migrations."""
+    settings = _settings(db=db, database_url=database_url)
+    try:
+        store = open_store(settings)
+        applied = store.migrate()
+    except HeadwaterError as exc:
+        raise click.ClickException(exc.message) from None
+    store.close()
+    click.echo(f"applied migrations: {', '.join(map(str, applied))}" if applied else "up to date")
+
+
+@main.group(name="keys")
+def keys_group() -> None:
+    """API keys."""
+
+
+@keys_group.command(name="create")
+@database_options
+@click.option("--org", required=True, help="Organization slug (created when missing).")
+@click.option("--project", required=True, help="Project slug (created when missing).")
+@click.option("--source", help="Source name (created when missing) [default: default].")
+@click.option(
+    "--scope", "scopes", multiple=True, type=click.Choice(keys.SCOPES),
+    help="Scope of the key; repeat for several [default: all of ingest, read, admin].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def create_key(
+    db: str | None, database_url: str | None, org: str, project: str, source: str | None,
+    scopes: tuple[str, ...], as_json: bool,
+) -> None:
+    """Create an API key, and whatever org, project and source it needs."""
+    store = _open(_settings(db=db, database_url=database_url))
+    try:
+        made = provision.create_key(store, org, project, source, scopes or keys.SCOPES)
+    except HeadwaterError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({
+            "api_key": made.api_key, "org": made.org, "project": made.project,
+            "source_id": made.source_id, "scopes": made.scopes,
+        }))
+    else:
+        click.echo(f"API key:   {made.api_key}")
+        click.echo(f"Project:   {made.org}/{made.project}")
+        click.echo(f"Source id: {made.source_id}")
+        click.echo(f"Scopes:    {', '.join(made.scopes)}")
+
+
+@main.group(name="quarantine")
+def quarantine_group() -> None:
+    """Items that failed validation: list them, replay them after a fix."""
+
+
+@quarantine_group.command(name="list")
+@database_options
+@click.option("--org", required=True)
+@click.option("--project", required=True)
+@click.option("--status", type=click.Choice(["pending", "replayed", "all"]), default="pending",
+              show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+def list_quarantine(
+    db: str | None, database_url: str | None, org: str, project: str, status: str, limit: int
+) -> None:
+    """Print quarantined entries, one JSON object per line."""
+    store = _open(_settings(db=db, database_url=database_url))
+    try:
+        found = _project(store, org, project)
+        entries = store.list_quarantine(found.id, None if status == "all" else status, 0, limit)
+    finally:
+        store.close()
+    for entry in entries:
+        click.echo(json.dumps(quarantine_view(entry)))
+
+
+@quarantine_group.command(name="replay")
+@database_options
+@click.option("--org", required=True)
+@click.option("--project", required=True)
+@click.option("--id", "ids", type=int, multiple=True, help="Entry id; repeat for several [default: all pending].")
+@click.option("--item", type=click.File("rb"), help="Corrected JSON of the one entry given by --id ('-': stdin).")
+def replay_quarantine(
+    db: str | None, database_url: str | None, org: str, project: str, ids: tuple[int, ...],
+    item: Any,
+) -> None:
+    """Validate pending entries again with the current rules and store what now passes."""
+    settings = _settings(db=db, database_url=database_url)
+    store = _open(settings)
+    try:
+        found = _project(store, org, project)
+        report = replay_pending(
+            store, settings, found.id, set(ids) if ids else None, item.read() if item else None
+        )
+    except HeadwaterError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+    click.echo(json.dumps(report.wire()))
+    if report.failed:
+        sys.exit(1)

@@ -1,0 +1,150 @@
+"""Every setting once: name, type, default and help, as fields of `Settings`.
+
+Each setting `name` is read from the environment variable `HEADWATER_NAME`; CLI flags
+override it. `docs/settings.md` lists them all (a test fails when one is missing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from headwater.errors import ConfigError
+
+T = TypeVar("T")
+_TYPES: dict[str, type[Any]] = {"str": str, "int": int, "float": float}
+
+
+def _setting(default: T, help: str) -> T:
+    return dataclasses.field(default=default, metadata={"help": help})  # type: ignore[no-any-return]
+
+
+def env_name(name: str) -> str:
+    return f"HEADWATER_{name.upper()}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    db: str = _setting("headwater.db", "Path of the embedded SQLite database file.")
+    database_url: str = _setting(
+        "", "Database URL; `sqlite:///PATH` selects SQLite at PATH and overrides `db`."
+    )
+    host: str = _setting("127.0.0.1", "Address the HTTP server binds to.")
+    port: int = _setting(8080, "Port the HTTP server listens on.")
+    workers: int = _setting(1, "Server processes; each has its own writer thread.")
+    max_body_bytes: int = _setting(
+        5 * 1024 * 1024, "Largest request body in bytes (after gzip decoding); larger gets 413."
+    )
+    max_items_per_request: int = _setting(
+        2000, "Most payload items in one track request; more gets 413."
+    )
+    max_string_length: int = _setting(
+        256, "Longest identifier, event name, `type` or ISO timestamp string, in characters."
+    )
+    max_object_bytes: int = _setting(
+        64 * 1024, "Largest JSON size in bytes of `data` and of each attributes object of an item."
+    )
+    max_object_depth: int = _setting(
+        10, "Deepest nesting of `data` and attributes objects (an object of scalars is depth 1)."
+    )
+    max_future_skew_seconds: int = _setting(
+        24 * 3600, "How far past the receive time an event `timestamp` may lie; later is rejected."
+    )
+    writer_batch_events: int = _setting(
+        5000, "Most events the writer commits in one transaction (group commit size bound)."
+    )
+    writer_max_wait_ms: float = _setting(
+        0.0,
+        "How long the writer waits for more requests before committing a batch that is not full; "
+        "0 commits whatever queued while the previous commit ran.",
+    )
+    writer_queue_events: int = _setting(
+        100_000, "Most events waiting for the writer; past it track answers 503 with Retry-After."
+    )
+    sqlite_synchronous: str = _setting(
+        "FULL", "SQLite `synchronous` pragma: FULL (an acknowledged event survives power loss) "
+        "or NORMAL (survives a process crash only)."
+    )
+    key_cache_seconds: float = _setting(
+        5.0, "How long a verified API key stays cached; a revoked key works at most this long."
+    )
+    cors_origins: str = _setting(
+        "*", "Comma-separated browser origins allowed by CORS; `*` allows any origin."
+    )
+    log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+
+    @classmethod
+    def from_env(
+        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Defaults, then `HEADWATER_*` variables, then explicit overrides (CLI flags)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            if env_name(field.name) in env:
+                values[field.name] = _parse(field, env[env_name(field.name)])
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        for name, raw in (overrides or {}).items():
+            if raw is None:
+                continue
+            if name not in known:
+                raise ConfigError(f"unknown setting {name!r}")
+            values[name] = _parse(known[name], raw)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type in ("int", "float") and value < 0:
+                raise ConfigError(f"setting {field.name} must not be negative, got {value}")
+        for name in ("port", "workers", "max_body_bytes", "max_items_per_request",
+                     "max_string_length", "max_object_bytes", "max_object_depth",
+                     "writer_batch_events", "writer_queue_events"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"setting {name} must be at least 1, got {getattr(self, name)}")
+        if self.sqlite_synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ConfigError(
+                "setting sqlite_synchronous must be FULL, NORMAL or EXTRA, "
+                f"got {self.sqlite_synchronous!r}"
+            )
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as `HEADWATER_*` variables, to hand to server worker processes."""
+        return {env_name(f.name): str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @property
+    def sqlite_path(self) -> str:
+        """The SQLite file this configuration selects; ConfigError for other backends."""
+        url = self.database_url
+        if not url:
+            return self.db
+        if url.startswith("sqlite:///"):
+            return url.removeprefix("sqlite:///")
+        if url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                "PostgreSQL is not supported by this version of Headwater yet; "
+                "use --db PATH for the embedded SQLite store"
+            )
+        raise ConfigError(f"unsupported database URL {url!r}: expected sqlite:///PATH")
+
+
+def _parse(field: dataclasses.Field[Any], raw: Any) -> Any:
+    kind = _TYPES[str(field.type)]
+    try:
+        return kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"setting {field.name} ({env_name(field.name)}): expected {kind.__name__}, got {raw!r}"
+        ) from exc
+
+
+def describe() -> list[tuple[str, str, str, str]]:
+    """(name, environment variable, default, help) of every setting, for docs and tests."""
+    return [
+        (f.name, env_name(f.name), repr(f.default), str(f.metadata["help"]))
+        for f in dataclasses.fields(Settings)
+    ]

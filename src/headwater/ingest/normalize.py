@@ -1,0 +1,194 @@
+"""Track body → accepted event rows and rejections (ARCHITECTURE §1, invariants 2 and 3).
+
+Groups and items are decoded one at a time from raw JSON, so a bad item is rejected
+alone, keeps its exact bytes for quarantine, and never sinks the rest of its batch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+
+from headwater.config import Settings
+from headwater.errors import BadRequest, PayloadTooLarge
+from headwater.model import rules
+from headwater.model.event import Context, EventRow, Batch, Rejection
+from headwater.model.wire import ID_FIELDS, IDENTITY_FIELDS, ITEM_FIELDS, Envelope, Group, Item
+
+_IDENTITY_RULE = (
+    "at least one of userId, profileId, accountId or productId must carry a real identifier "
+    '(placeholders such as "undefined", "null", "0" or "[object Object]" do not count)'
+)
+
+
+def msgspec_error(exc: Exception) -> tuple[str, str]:
+    """(message, path) from a msgspec error such as "Expected `str` - at `$.userId`"."""
+    text = str(exc)
+    message, _, where = text.partition(" - at `")
+    path = where.rstrip("`").removeprefix("$").lstrip(".")
+    return message, path
+
+
+def _join(prefix: str, path: str) -> str:
+    if not path:
+        return prefix
+    return f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"
+
+
+def _text(raw: msgspec.Raw) -> str:
+    return bytes(raw).decode("utf-8", "backslashreplace")
+
+
+def decode_envelope(body: bytes) -> list[msgspec.Raw]:
+    """The raw groups of a track body; BadRequest when the body is not a track envelope."""
+    try:
+        envelope = msgspec.json.decode(body, type=Envelope)
+    except msgspec.ValidationError as exc:
+        message, path = msgspec_error(exc)
+        raise BadRequest(f"invalid track envelope: {message}", path or "track") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    return envelope.track
+
+
+def parse_body(body: bytes, ctx: Context, settings: Settings) -> Batch:
+    raw_groups = decode_envelope(body)
+    parsed = Batch(ctx)
+    groups: list[tuple[int, Group | None, msgspec.Raw]] = []
+    items = 0
+    for i, raw in enumerate(raw_groups):
+        group = decode_group(raw, i, parsed)
+        groups.append((i, group, raw))
+        items += len(group.payload) if group else 0
+    if items > settings.max_items_per_request:
+        raise PayloadTooLarge(
+            f"request carries {items} payload items; at most "
+            f"{settings.max_items_per_request} are accepted per request",
+            "track",
+        )
+    for i, group, raw in groups:
+        if group is not None:
+            parse_group(group, i, raw, ctx, settings, parsed)
+    return parsed
+
+
+def decode_group(raw: msgspec.Raw, i: int, parsed: Batch) -> Group | None:
+    try:
+        return msgspec.json.decode(raw, type=Group)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
+        message, path = msgspec_error(exc)
+        parsed.rejected.append(
+            Rejection(i, None, _join(f"track[{i}]", path), message, "envelope", _text(raw))
+        )
+        return None
+
+
+def parse_group(
+    group: Group, i: int, raw: msgspec.Raw, ctx: Context, settings: Settings, parsed: Batch
+) -> None:
+    prefix = f"track[{i}]"
+    try:
+        rules.check_string("name", group.name, settings.max_string_length)
+        rules.check_string("type", group.type, settings.max_string_length)
+    except rules.Invalid as bad:
+        parsed.rejected.append(
+            Rejection(i, None, _join(prefix, bad.path), bad.message, bad.reason, _text(raw))
+        )
+        return
+    lines: dict[str, int] = {}
+    for j, raw_item in enumerate(group.payload):
+        where = f"{prefix}.payload[{j}]"
+        try:
+            item, extra = decode_item(raw_item)
+        except rules.Invalid as bad:
+            parsed.rejected.append(
+                Rejection(i, j, _join(where, bad.path), bad.message, bad.reason,
+                          _text(raw_item), group.name, group.type)
+            )
+            continue
+        line = 0
+        if item.eventId is not None:
+            line = lines.get(item.eventId, 0)
+            lines[item.eventId] = line + 1
+        try:
+            parsed.events.append(
+                build_row(item, extra, group.name, group.type, line, ctx, settings)
+            )
+        except rules.Invalid as bad:
+            parsed.rejected.append(
+                Rejection(i, j, _join(where, bad.path), bad.message, bad.reason,
+                          _text(raw_item), group.name, group.type, line)
+            )
+
+
+def decode_item(raw: msgspec.Raw) -> tuple[Item, str | None]:
+    """The item and the JSON of any fields outside the wire schema (kept, not dropped)."""
+    try:
+        return msgspec.json.decode(raw, type=Item), None
+    except msgspec.ValidationError as exc:
+        first_error = exc
+    except UnicodeDecodeError:
+        raise rules.Invalid("", "contains invalid UTF-8", "encoding") from None
+    except msgspec.DecodeError as exc:
+        raise rules.Invalid("", f"is not valid JSON: {exc}", "malformed") from None
+    whole: Any = msgspec.json.decode(raw)
+    if isinstance(whole, dict):
+        unknown = {k: v for k, v in whole.items() if k not in ITEM_FIELDS}
+        if unknown:
+            known = {k: v for k, v in whole.items() if k in ITEM_FIELDS}
+            try:
+                item = msgspec.json.decode(msgspec.json.encode(known), type=Item)
+            except msgspec.ValidationError as exc:
+                first_error = exc
+            else:
+                return item, msgspec.json.encode(unknown).decode()
+    message, path = msgspec_error(first_error)
+    raise rules.Invalid(path, message, "type")
+
+
+def build_row(
+    item: Item,
+    extra: str | None,
+    name: str,
+    type_: str | None,
+    line: int,
+    ctx: Context,
+    settings: Settings,
+) -> EventRow:
+    limit = settings.max_string_length
+    for field in ID_FIELDS:
+        rules.check_string(field, getattr(item, field), limit)
+    if not any(rules.is_identity(getattr(item, f)) for f in IDENTITY_FIELDS):
+        raise rules.Invalid("", _IDENTITY_RULE, "identity")
+    if item.timestamp is None:
+        timestamp = ctx.received_at
+    else:
+        timestamp = rules.parse_timestamp(item.timestamp, limit)
+        rules.check_time_bounds(timestamp, ctx.received_at, settings.max_future_skew_seconds)
+    size, depth = settings.max_object_bytes, settings.max_object_depth
+    return EventRow(
+        ctx.project_id,
+        ctx.source_id,
+        name,
+        item.eventId if item.eventId is not None else str(uuid.uuid4()),
+        line,
+        type_,
+        item.profileId,
+        item.userId,
+        item.accountId,
+        item.sessionId,
+        item.pageId,
+        item.anotherUserId,
+        item.anotherAccountId,
+        item.productId,
+        timestamp,
+        ctx.received_at,
+        rules.object_text("data", item.data, size, depth),
+        rules.object_text("userAttributes", item.userAttributes, size, depth),
+        rules.object_text("accountAttributes", item.accountAttributes, size, depth),
+        rules.object_text("sessionAttributes", item.sessionAttributes, size, depth),
+        extra,
+        ctx.key_prefix,
+    )

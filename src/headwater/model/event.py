@@ -1,0 +1,79 @@
+"""Domain records the ingest path produces and the stores consume."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+
+class EventRow(NamedTuple):
+    """One accepted event, in the column order of the `events` table."""
+
+    project_id: int
+    source_id: str | None
+    event_name: str
+    event_id: str
+    line: int
+    type: str | None
+    profile_id: str | None
+    user_id: str | None
+    account_id: str | None
+    session_id: str | None
+    page_id: str | None
+    another_user_id: str | None
+    another_account_id: str | None
+    product_id: str | None
+    timestamp: int
+    received_at: int
+    data: str | None
+    user_attributes: str | None
+    account_attributes: str | None
+    session_attributes: str | None
+    extra: str | None
+    key_prefix: str
+
+
+EVENT_COLUMNS = EventRow._fields
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejection:
+    """An item (or, when `item` is None, a whole group or body) that failed validation."""
+
+    group: int | None
+    item: int | None
+    path: str
+    message: str
+    reason: str
+    raw: str
+    event_name: str | None = None
+    type: str | None = None
+    line: int = 0
+
+    def wire(self) -> dict[str, object]:
+        return {"group": self.group, "item": self.item, "path": self.path, "message": self.message}
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """Who sent a request, where to, and when it arrived."""
+
+    project_id: int
+    source_id: str | None
+    key_prefix: str
+    received_at: int
+
+
+@dataclasses.dataclass
+class Batch:
+    """What one request (or one quarantine replay) asks the store to write."""
+
+    ctx: Context
+    events: list[EventRow] = dataclasses.field(default_factory=list)
+    rejected: list[Rejection] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteResult:
+    accepted: int
+    duplicates: int

@@ -1,0 +1,159 @@
+"""Validation rules for one payload item (ARCHITECTURE §2). Pure functions, no I/O.
+
+Each rule raises `Invalid` naming the field (`path`), the rule (`message`) and a short
+`reason` code used for the rejected-by-reason metric.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import msgspec
+
+from headwater.model.wire import NULL
+
+#: 2010-01-01T00:00:00Z in epoch milliseconds: the reference's LOW_TIMESTAMP_LIMIT.
+EARLIEST_MS = 1_262_304_000_000
+
+#: Values clients send when they have no identifier (JS `String(undefined)` and friends).
+#: Compared case-insensitively after trimming; they never count as an identity.
+BLOCKED_IDENTITIES = frozenset(
+    {
+        "",
+        "0",
+        "-1",
+        "null",
+        "undefined",
+        "none",
+        "nan",
+        "nil",
+        "true",
+        "false",
+        "anonymous",
+        "guest",
+        "[object object]",
+        "{}",
+        "[]",
+    }
+)
+
+
+class Invalid(Exception):
+    def __init__(self, path: str, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+        self.reason = reason
+
+
+def is_identity(value: str | None) -> bool:
+    """True when `value` can identify a person, account or product."""
+    return value is not None and value.strip().lower() not in BLOCKED_IDENTITIES
+
+
+def check_string(path: str, value: str | None, max_length: int) -> None:
+    if value is None:
+        return
+    if len(value) > max_length:
+        raise Invalid(path, f"must be at most {max_length} characters, got {len(value)}", "length")
+    if not value.strip():
+        raise Invalid(path, "must not be empty or blank", "empty")
+
+
+def format_ms(ms: int) -> str:
+    try:
+        return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds")
+    except (ValueError, OverflowError, OSError):
+        return "outside the calendar"
+
+
+def parse_timestamp(value: int | float | str, max_length: int) -> int:
+    """Epoch milliseconds from epoch ms (number or digit string) or an ISO-8601 string."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise Invalid("timestamp", "must be a finite number of epoch milliseconds", "timestamp")
+        return math.floor(value)
+    if isinstance(value, int):
+        return value
+    text = value.strip()
+    if len(text) > max_length:
+        raise Invalid("timestamp", f"must be at most {max_length} characters", "length")
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise Invalid(
+            "timestamp",
+            f"must be epoch milliseconds or an ISO-8601 date-time, got {value!r}",
+            "timestamp",
+        ) from None
+    if moment.tzinfo is None:  # an offset-less time is read as UTC, as documented
+        moment = moment.replace(tzinfo=dt.UTC)
+    return math.floor(moment.timestamp() * 1000)
+
+
+def check_time_bounds(ms: int, received_ms: int, max_skew_seconds: int) -> None:
+    if ms < EARLIEST_MS:
+        raise Invalid(
+            "timestamp",
+            f"{ms} ({format_ms(ms)}) is before "
+            f"the earliest accepted time 2010-01-01T00:00:00.000+00:00 ({EARLIEST_MS})",
+            "timestamp",
+        )
+    latest = received_ms + max_skew_seconds * 1000
+    if ms > latest:
+        raise Invalid(
+            "timestamp",
+            f"{ms} ({format_ms(ms)}) is more than {max_skew_seconds} s after the receive time; "
+            f"the latest accepted now is {latest} ({format_ms(latest)})",
+            "timestamp",
+        )
+
+
+def object_text(path: str, raw: msgspec.Raw, max_bytes: int, max_depth: int) -> str | None:
+    """The JSON text of an object field, or None when absent or null."""
+    body = bytes(raw)
+    if raw is NULL or body == b"null":
+        return None
+    if not body.startswith(b"{"):
+        raise Invalid(path, f"must be a JSON object, got {_json_kind(body)}", "type")
+    if len(body) > max_bytes:
+        raise Invalid(path, f"must be at most {max_bytes} bytes of JSON, got {len(body)}", "size")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid(path, "contains invalid UTF-8", "encoding") from None
+    # Brackets inside strings only overcount, so the cheap count can only send a shallow
+    # object down the exact path, never let a deep one through.
+    if body.count(b"{") + body.count(b"[") > max_depth:
+        depth = _depth(msgspec.json.decode(body))
+        if depth > max_depth:
+            raise Invalid(path, f"must be nested at most {max_depth} levels, got {depth}", "depth")
+    return text
+
+
+def _depth(value: Any) -> int:
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        deepest = max(deepest, level)
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, level + 1))
+    return deepest
+
+
+def _json_kind(body: bytes) -> str:
+    first = body[:1]
+    if first == b"[":
+        return "an array"
+    if first == b'"':
+        return "a string"
+    if first in (b"t", b"f"):
+        return "a boolean"
+    return "a number"

@@ -1,0 +1,125 @@
+"""The storage contract every backend implements, and the records it speaks in.
+
+Stores are thin: they load and write rows. Every rule (validation, dedup key,
+line numbering, scopes) is decided in Python before a store sees the data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Protocol
+
+from headwater.model.event import Batch, WriteResult
+
+
+@dataclasses.dataclass(frozen=True)
+class Project:
+    id: int
+    org: str
+    slug: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    project_id: int
+    id: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyRecord:
+    prefix: str
+    project: Project
+    secret_sha256: str
+    scopes: frozenset[str]
+    revoked: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class EventQuery:
+    project_id: int
+    user_id: str | None = None
+    profile_id: str | None = None
+    account_id: str | None = None
+    event_name: str | None = None
+    event_id: str | None = None
+    since: int | None = None
+    until: int | None = None
+    after: tuple[int, int] | None = None  # (timestamp, seq) of the last row already seen
+    descending: bool = False
+    limit: int = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class QuarantineEntry:
+    id: int
+    project_id: int
+    source_id: str | None
+    key_prefix: str
+    received_at: int
+    group: int | None
+    item: int | None
+    event_name: str | None
+    type: str | None
+    line: int
+    path: str
+    reason: str
+    message: str
+    raw: str
+    status: str
+    resolved_at: int | None
+
+
+class Store(Protocol):
+    def migrate(self) -> list[int]:
+        """Apply pending numbered migrations; the versions applied."""
+
+    def close(self) -> None: ...
+
+    # tenancy
+    def ensure_project(self, org: str, project: str, now: int) -> tuple[Project, bool]:
+        """The project, created with its org when missing; True when created."""
+
+    def find_project(self, org: str, project: str) -> Project | None: ...
+
+    def has_projects(self) -> bool: ...
+
+    def ensure_source(self, project_id: int, name: str, source_id: str, now: int) -> Source:
+        """The source named `name`, created with `source_id` when missing."""
+
+    def find_source(self, project_id: int, source_id: str) -> Source | None: ...
+
+    def list_sources(self, project_id: int) -> list[Source]: ...
+
+    def create_key(
+        self, project_id: int, prefix: str, secret_sha256: str, scopes: Sequence[str], now: int
+    ) -> None: ...
+
+    def find_key(self, prefix: str) -> KeyRecord | None: ...
+
+    # ingest
+    def write(self, batches: Sequence[Batch]) -> list[WriteResult]:
+        """Insert every batch's events (duplicates skipped) and rejections in one transaction."""
+
+    # reads
+    def query_events(self, query: EventQuery) -> list[tuple[object, ...]]:
+        """Rows in `EVENT_COLUMNS` order followed by `seq`."""
+
+    def list_quarantine(
+        self, project_id: int, status: str | None, after_id: int, limit: int
+    ) -> list[QuarantineEntry]: ...
+
+    def last_quarantine_id(self, project_id: int) -> int:
+        """The highest quarantine entry id of the project, 0 when there is none."""
+
+    def resolve_quarantine(
+        self, entry: QuarantineEntry, batch: Batch, now: int
+    ) -> WriteResult:
+        """Write a replayed entry's events and new rejections, and mark it replayed."""
+
+    def requarantine(self, entry: QuarantineEntry, path: str, reason: str, message: str) -> None:
+        """Record why a replayed entry failed again; it stays pending."""
+
+    def ping(self) -> None:
+        """Raise StoreError unless the store answers."""

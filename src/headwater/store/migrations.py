@@ -1,0 +1,15 @@
+"""Numbered SQL migrations shipped inside the package (`NNNN_name.sql`)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+
+def migrations(backend: str) -> list[tuple[int, str]]:
+    """(version, sql) of every migration of `backend`, in order."""
+    folder = resources.files("headwater.store").joinpath(backend, "migrations")
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text("utf-8")))
+    return sorted(found)
