@@ -63,7 +63,10 @@ def main() -> None:
 @click.option("--port", type=int, help="Port [default: 8080]. Env: HEADWATER_PORT.")
 @click.option("--workers", type=int, help="Server processes [default: 1]. Env: HEADWATER_WORKERS.")
 def serve(
-    db: str | None, database_url: str | None, host: str | None, port: int | None,
+    db: str | None,
+    database_url: str | None,
+    host: str | None,
+    port: int | None,
     workers: int | None,
 ) -> None:
     """Start the HTTP server (granian). On an empty store, create a default project and key."""
@@ -125,13 +128,21 @@ def keys_group() -> None:
 @click.option("--project", required=True, help="Project slug (created when missing).")
 @click.option("--source", help="Source name (created when missing) [default: default].")
 @click.option(
-    "--scope", "scopes", multiple=True, type=click.Choice(keys.SCOPES),
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(keys.SCOPES),
     help="Scope of the key; repeat for several [default: all of ingest, read, admin].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def create_key(
-    db: str | None, database_url: str | None, org: str, project: str, source: str | None,
-    scopes: tuple[str, ...], as_json: bool,
+    db: str | None,
+    database_url: str | None,
+    org: str,
+    project: str,
+    source: str | None,
+    scopes: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Create an API key, and whatever org, project and source it needs."""
     store = _open(_settings(db=db, database_url=database_url))
@@ -142,10 +153,17 @@ def create_key(
     finally:
         store.close()
     if as_json:
-        click.echo(json.dumps({
-            "api_key": made.api_key, "org": made.org, "project": made.project,
-            "source_id": made.source_id, "scopes": made.scopes,
-        }))
+        click.echo(
+            json.dumps(
+                {
+                    "api_key": made.api_key,
+                    "org": made.org,
+                    "project": made.project,
+                    "source_id": made.source_id,
+                    "scopes": made.scopes,
+                }
+            )
+        )
     else:
         click.echo(f"API key:   {made.api_key}")
         click.echo(f"Project:   {made.org}/{made.project}")
@@ -162,8 +180,12 @@ def quarantine_group() -> None:
 @database_options
 @click.option("--org", required=True)
 @click.option("--project", required=True)
-@click.option("--status", type=click.Choice(["pending", "replayed", "all"]), default="pending",
-              show_default=True)
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "replayed", "all"]),
+    default="pending",
+    show_default=True,
+)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 def list_quarantine(
     db: str | None, database_url: str | None, org: str, project: str, status: str, limit: int
@@ -183,10 +205,24 @@ def list_quarantine(
 @database_options
 @click.option("--org", required=True)
 @click.option("--project", required=True)
-@click.option("--id", "ids", type=int, multiple=True, help="Entry id; repeat for several [default: all pending].")
-@click.option("--item", type=click.File("rb"), help="Corrected JSON of the one entry given by --id ('-': stdin).")
+@click.option(
+    "--id",
+    "ids",
+    type=int,
+    multiple=True,
+    help="Entry id; repeat for several [default: all pending].",
+)
+@click.option(
+    "--item",
+    type=click.File("rb"),
+    help="Corrected JSON of the one entry given by --id ('-': stdin).",
+)
 def replay_quarantine(
-    db: str | None, database_url: str | None, org: str, project: str, ids: tuple[int, ...],
+    db: str | None,
+    database_url: str | None,
+    org: str,
+    project: str,
+    ids: tuple[int, ...],
     item: Any,
 ) -> None:
     """Validate pending entries again with the current rules and store what now passes."""

@@ -18,7 +18,7 @@ _TYPES: dict[str, type[Any]] = {"str": str, "int": int, "float": float}
 
 
 def _setting(default: T, help: str) -> T:
-    return dataclasses.field(default=default, metadata={"help": help})  # type: ignore[no-any-return]
+    return dataclasses.field(default=default, metadata={"help": help})
 
 
 def env_name(name: str) -> str:
@@ -64,8 +64,9 @@ class Settings:
         100_000, "Most events waiting for the writer; past it track answers 503 with Retry-After."
     )
     sqlite_synchronous: str = _setting(
-        "FULL", "SQLite `synchronous` pragma: FULL (an acknowledged event survives power loss) "
-        "or NORMAL (survives a process crash only)."
+        "FULL",
+        "SQLite `synchronous` pragma: FULL (an acknowledged event survives power loss) "
+        "or NORMAL (survives a process crash only).",
     )
     key_cache_seconds: float = _setting(
         5.0, "How long a verified API key stays cached; a revoked key works at most this long."
@@ -101,9 +102,17 @@ class Settings:
             value = getattr(self, field.name)
             if field.type in ("int", "float") and value < 0:
                 raise ConfigError(f"setting {field.name} must not be negative, got {value}")
-        for name in ("port", "workers", "max_body_bytes", "max_items_per_request",
-                     "max_string_length", "max_object_bytes", "max_object_depth",
-                     "writer_batch_events", "writer_queue_events"):
+        for name in (
+            "port",
+            "workers",
+            "max_body_bytes",
+            "max_items_per_request",
+            "max_string_length",
+            "max_object_bytes",
+            "max_object_depth",
+            "writer_batch_events",
+            "writer_queue_events",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be at least 1, got {getattr(self, name)}")
         if self.sqlite_synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):

@@ -12,25 +12,32 @@ class Metrics:
             "headwater_events_accepted", "Events stored.", registry=self.registry
         )
         self.duplicates = Counter(
-            "headwater_events_duplicate", "Events already stored (same dedup key).",
+            "headwater_events_duplicate",
+            "Events already stored (same dedup key).",
             registry=self.registry,
         )
         self.rejected = Counter(
-            "headwater_events_rejected", "Items or groups quarantined, by reason.", ["reason"],
+            "headwater_events_rejected",
+            "Items or groups quarantined, by reason.",
+            ["reason"],
             registry=self.registry,
         )
         self.requests = Histogram(
-            "headwater_request_seconds", "HTTP request latency, by route and status.",
-            ["route", "status"], registry=self.registry,
+            "headwater_request_seconds",
+            "HTTP request latency, by route and status.",
+            ["route", "status"],
+            registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.batch_events = Histogram(
-            "headwater_writer_batch_events", "Events (and rejections) committed per transaction.",
+            "headwater_writer_batch_events",
+            "Events (and rejections) committed per transaction.",
             registry=self.registry,
             buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
         )
         self.queue_depth = Gauge(
-            "headwater_writer_queue_events", "Events waiting for the writer.",
+            "headwater_writer_queue_events",
+            "Events waiting for the writer.",
             registry=self.registry,
         )
 

@@ -32,7 +32,12 @@ class Authenticator:
         self._warned: set[str] = set()
 
     def authenticate(
-        self, authorization: str | None, query_key: str | None, org: str, project: str, scope: str
+        self,
+        authorization: str | None,
+        query_key: str | None,
+        org: str,
+        project: str,
+        scope: str,
     ) -> Principal:
         if authorization:
             prefix, secret = keys.from_basic(authorization)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import zlib
 
-from litestar import Request
-
+from headwater.api.services import AnyRequest
 from headwater.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 
-async def read_body(request: Request[object, object, object], max_bytes: int) -> bytes:
+async def read_body(request: AnyRequest, max_bytes: int) -> bytes:
     """The decoded body. Litestar already answers 413 past `max_bytes` on the wire."""
     body = await request.body()
     encoding = request.headers.get("content-encoding", "identity").strip().lower()

@@ -6,9 +6,10 @@ import logging
 from typing import Any
 
 import msgspec
-from litestar import Request, Response
+from litestar import Response
 from litestar.exceptions import HTTPException
 
+from headwater.api.services import AnyRequest
 from headwater.errors import HeadwaterError, Overloaded
 
 log = logging.getLogger("headwater.api")
@@ -25,25 +26,27 @@ def error_response(
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 
-def headwater_error(_: Request[Any, Any, Any], exc: HeadwaterError) -> Response[bytes]:
+def headwater_error(_: AnyRequest, exc: HeadwaterError) -> Response[bytes]:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
     return error_response(exc.status, exc.message, exc.path, headers)
 
 
-def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+def http_error(_: AnyRequest, exc: HTTPException) -> Response[bytes]:
     message = exc.detail or "error"
     if exc.status_code == 413:
         message = "request body is larger than the configured limit (max_body_bytes)"
-    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in ("allow", "retry-after")}
+    headers = {
+        k: v for k, v in (exc.headers or {}).items() if k.lower() in ("allow", "retry-after")
+    }
     return error_response(exc.status_code, message, headers=headers or None)
 
 
-def unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def unexpected_error(_: AnyRequest, exc: Exception) -> Response[bytes]:
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal server error; the request was not processed")
 
 
-HANDLERS: dict[type[Exception], Any] = {
+HANDLERS: dict[int | type[Exception], Any] = {
     HeadwaterError: headwater_error,
     HTTPException: http_error,
     Exception: unexpected_error,

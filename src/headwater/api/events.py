@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Request, Response, get
+from litestar import Response, get
+from litestar.params import FromPath
 
 from headwater.api.errors import JSON
-from headwater.api.services import services
+from headwater.api.services import AnyRequest, services
 from headwater.api.track import BASE
 from headwater.errors import BadRequest, NotFound
 from headwater.model import rules
@@ -36,7 +35,7 @@ def page_limit(value: str | None, default: int = 100) -> int:
 
 
 @get(f"{BASE}/events", sync_to_thread=True)
-def list_events(request: Request[Any, Any, Any], org: str, project: str) -> Response[bytes]:
+def list_events(request: AnyRequest, org: FromPath[str], project: FromPath[str]) -> Response[bytes]:
     hub = services(request)
     principal = hub.principal(request, org, project, "read")
     q = request.query_params
@@ -61,13 +60,19 @@ def list_events(request: Request[Any, Any, Any], org: str, project: str) -> Resp
     rows = hub.store.query_events(query)
     more = len(rows) > limit
     rows = rows[:limit]
-    body = {"events": [event_view(r) for r in rows], "next": event_cursor(rows[-1]) if more else None}
+    body = {
+        "events": [event_view(r) for r in rows],
+        "next": event_cursor(rows[-1]) if more else None,
+    }
     return Response(msgspec.json.encode(body), media_type=JSON)
 
 
 @get(f"{BASE}/events/{{event_id:str}}", sync_to_thread=True)
 def get_event(
-    request: Request[Any, Any, Any], org: str, project: str, event_id: str
+    request: AnyRequest,
+    org: FromPath[str],
+    project: FromPath[str],
+    event_id: FromPath[str],
 ) -> Response[bytes]:
     """Every stored event with this eventId: order lines and page view/leave share one."""
     hub = services(request)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Request, Response, get
+from litestar import Response, get
 
 from headwater.api.errors import JSON, error_response
-from headwater.api.services import services
+from headwater.api.services import AnyRequest, services
 from headwater.errors import HeadwaterError
 from headwater.metrics import METRICS
 
@@ -18,12 +16,14 @@ async def healthz() -> Response[bytes]:
 
 
 @get("/readyz", sync_to_thread=True)
-def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
+def readyz(request: AnyRequest) -> Response[bytes]:
     hub = services(request)
     try:
         hub.store.ping()
     except HeadwaterError as exc:
-        return error_response(503, f"store unavailable: {exc.message}", headers={"Retry-After": "1"})
+        return error_response(
+            503, f"store unavailable: {exc.message}", headers={"Retry-After": "1"}
+        )
     if not hub.writer.alive:
         return error_response(503, "writer thread is not running", headers={"Retry-After": "1"})
     return Response(b'{"status":"ready"}', media_type=JSON)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
+from litestar.params import FromPath, RawBody
 
 from headwater.api.errors import JSON
 from headwater.api.events import page_limit
-from headwater.api.services import services
+from headwater.api.services import AnyRequest, services
 from headwater.api.track import BASE
 from headwater.errors import BadRequest
 from headwater.ingest.replay import replay_pending
@@ -24,7 +23,9 @@ class ReplayRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 @get(f"{BASE}/quarantine", sync_to_thread=True)
-def list_quarantine(request: Request[Any, Any, Any], org: str, project: str) -> Response[bytes]:
+def list_quarantine(
+    request: AnyRequest, org: FromPath[str], project: FromPath[str]
+) -> Response[bytes]:
     hub = services(request)
     principal = hub.principal(request, org, project, "read")
     status = request.query_params.get("status", "pending")
@@ -47,7 +48,7 @@ def list_quarantine(request: Request[Any, Any, Any], org: str, project: str) -> 
 
 @post(f"{BASE}/quarantine/replay", sync_to_thread=True, status_code=200)
 def replay_quarantine(
-    request: Request[Any, Any, Any], org: str, project: str, body: bytes
+    request: AnyRequest, org: FromPath[str], project: FromPath[str], body: RawBody
 ) -> Response[bytes]:
     """Replay every pending entry, or those in `ids`; `item` corrects a single entry's JSON."""
     hub = services(request)

@@ -12,6 +12,8 @@ from headwater.config import Settings
 from headwater.ingest.writer import Writer
 from headwater.store.base import Store
 
+AnyRequest = Request[Any, Any, Any]
+
 
 @dataclasses.dataclass
 class Services:
@@ -20,7 +22,13 @@ class Services:
     auth: Authenticator
     writer: Writer
 
-    def principal(self, request: Request[Any, Any, Any], org: str, project: str, scope: str) -> Principal:
+    def principal(
+        self,
+        request: AnyRequest,
+        org: str,
+        project: str,
+        scope: str,
+    ) -> Principal:
         return self.auth.authenticate(
             request.headers.get("authorization"),
             request.query_params.get("apiKey"),
@@ -30,6 +38,6 @@ class Services:
         )
 
 
-def services(request: Request[Any, Any, Any]) -> Services:
+def services(request: AnyRequest) -> Services:
     found: Services = request.app.state.services
     return found

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
+from litestar.params import FromPath, RawBody
 
 from headwater.api.errors import JSON
-from headwater.api.services import services
+from headwater.api.services import AnyRequest, services
 from headwater.api.track import BASE
 from headwater.clock import now_ms
 from headwater.errors import BadRequest
@@ -26,7 +25,9 @@ def _view(source_id: str, name: str) -> dict[str, str]:
 
 
 @get(f"{BASE}/sources", sync_to_thread=True)
-def list_sources(request: Request[Any, Any, Any], org: str, project: str) -> Response[bytes]:
+def list_sources(
+    request: AnyRequest, org: FromPath[str], project: FromPath[str]
+) -> Response[bytes]:
     hub = services(request)
     principal = hub.principal(request, org, project, "admin")
     found = hub.store.list_sources(principal.project.id)
@@ -36,7 +37,7 @@ def list_sources(request: Request[Any, Any, Any], org: str, project: str) -> Res
 
 @post(f"{BASE}/sources", sync_to_thread=True, status_code=201)
 def create_source(
-    request: Request[Any, Any, Any], org: str, project: str, body: bytes
+    request: AnyRequest, org: FromPath[str], project: FromPath[str], body: RawBody
 ) -> Response[bytes]:
     """Create a source, or return the existing one of that name (idempotent by name)."""
     hub = services(request)
@@ -51,8 +52,7 @@ def create_source(
     wanted = ids.source_id(ask.id) if ask.id is not None else ids.snowflake()
     source = hub.store.ensure_source(principal.project.id, ask.name, wanted, now_ms())
     if ask.id is not None and source.id != wanted:
-        raise BadRequest(
-            f"a source named {ask.name!r} already exists with id {source.id}", "id"
-        )
-    return Response(msgspec.json.encode(_view(source.id, source.name)), status_code=201,
-                    media_type=JSON)
+        raise BadRequest(f"a source named {ask.name!r} already exists with id {source.id}", "id")
+    return Response(
+        msgspec.json.encode(_view(source.id, source.name)), status_code=201, media_type=JSON
+    )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Request, Response, post
+from litestar import Response, post
+from litestar.params import FromPath
 
 from headwater.api.body import read_body
 from headwater.api.errors import JSON
-from headwater.api.services import services
+from headwater.api.services import AnyRequest, services
 from headwater.clock import now_ms
 from headwater.errors import BadRequest
 from headwater.ingest.normalize import parse_body
@@ -20,19 +19,25 @@ BASE = "/v1/{org:str}/projects/{project:str}"
 
 
 @post(f"{BASE}/track", status_code=201)
-async def track(request: Request[Any, Any, Any], org: str, project: str) -> Response[bytes]:
+async def track(request: AnyRequest, org: FromPath[str], project: FromPath[str]) -> Response[bytes]:
     return await ingest(request, org, project, None)
 
 
 @post(f"{BASE}/sources/{{source_id:str}}/track", status_code=201)
 async def track_source(
-    request: Request[Any, Any, Any], org: str, project: str, source_id: str
+    request: AnyRequest,
+    org: FromPath[str],
+    project: FromPath[str],
+    source_id: FromPath[str],
 ) -> Response[bytes]:
     return await ingest(request, org, project, source_id)
 
 
 async def ingest(
-    request: Request[Any, Any, Any], org: str, project: str, source_id: str | None
+    request: AnyRequest,
+    org: FromPath[str],
+    project: FromPath[str],
+    source_id: str | None,
 ) -> Response[bytes]:
     hub = services(request)
     principal = hub.principal(request, org, project, "ingest")

@@ -14,7 +14,7 @@ import msgspec
 from headwater.config import Settings
 from headwater.errors import BadRequest, PayloadTooLarge
 from headwater.model import rules
-from headwater.model.event import Context, EventRow, Batch, Rejection
+from headwater.model.event import Batch, Context, EventRow, Rejection
 from headwater.model.wire import ID_FIELDS, IDENTITY_FIELDS, ITEM_FIELDS, Envelope, Group, Item
 
 _IDENTITY_RULE = (
@@ -47,7 +47,7 @@ def decode_envelope(body: bytes) -> list[msgspec.Raw]:
         envelope = msgspec.json.decode(body, type=Envelope)
     except msgspec.ValidationError as exc:
         message, path = msgspec_error(exc)
-        raise BadRequest(f"invalid track envelope: {message}", path or "track") from None
+        raise BadRequest(f"invalid track envelope: {message}", path or None) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
     return envelope.track
@@ -104,8 +104,16 @@ def parse_group(
             item, extra = decode_item(raw_item)
         except rules.Invalid as bad:
             parsed.rejected.append(
-                Rejection(i, j, _join(where, bad.path), bad.message, bad.reason,
-                          _text(raw_item), group.name, group.type)
+                Rejection(
+                    i,
+                    j,
+                    _join(where, bad.path),
+                    bad.message,
+                    bad.reason,
+                    _text(raw_item),
+                    group.name,
+                    group.type,
+                )
             )
             continue
         line = 0
@@ -118,8 +126,17 @@ def parse_group(
             )
         except rules.Invalid as bad:
             parsed.rejected.append(
-                Rejection(i, j, _join(where, bad.path), bad.message, bad.reason,
-                          _text(raw_item), group.name, group.type, line)
+                Rejection(
+                    i,
+                    j,
+                    _join(where, bad.path),
+                    bad.message,
+                    bad.reason,
+                    _text(raw_item),
+                    group.name,
+                    group.type,
+                    line,
+                )
             )
 
 

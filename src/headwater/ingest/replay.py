@@ -39,7 +39,9 @@ def _rebuild(entry: QuarantineEntry, settings: Settings) -> Batch:
     if entry.item is not None and entry.event_name is not None:
         item, extra = normalize.decode_item(raw)
         batch.events.append(
-            normalize.build_row(item, extra, entry.event_name, entry.type, entry.line, ctx, settings)
+            normalize.build_row(
+                item, extra, entry.event_name, entry.type, entry.line, ctx, settings
+            )
         )
     elif entry.group is not None:
         group = normalize.decode_group(raw, entry.group, batch)

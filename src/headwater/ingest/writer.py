@@ -87,7 +87,9 @@ class Writer:
                         break
             taken: list[_Pending] = []
             events = 0
-            while self._queue and (not taken or events + _size(self._queue[0]) <= self._batch_events):
+            while self._queue:
+                if taken and events + _size(self._queue[0][0]) > self._batch_events:
+                    break
                 pending = self._queue.popleft()
                 taken.append(pending)
                 events += _size(pending[0])

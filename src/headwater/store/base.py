@@ -113,9 +113,7 @@ class Store(Protocol):
     def last_quarantine_id(self, project_id: int) -> int:
         """The highest quarantine entry id of the project, 0 when there is none."""
 
-    def resolve_quarantine(
-        self, entry: QuarantineEntry, batch: Batch, now: int
-    ) -> WriteResult:
+    def resolve_quarantine(self, entry: QuarantineEntry, batch: Batch, now: int) -> WriteResult:
         """Write a replayed entry's events and new rejections, and mark it replayed."""
 
     def requarantine(self, entry: QuarantineEntry, path: str, reason: str, message: str) -> None:

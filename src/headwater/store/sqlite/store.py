@@ -38,8 +38,21 @@ def connect(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
 def _quarantine_rows(batch: Batch) -> list[tuple[object, ...]]:
     ctx = batch.ctx
     return [
-        (ctx.project_id, ctx.source_id, ctx.key_prefix, ctx.received_at, r.group, r.item,
-         r.event_name, r.type, r.line, r.path, r.reason, r.message, r.raw)
+        (
+            ctx.project_id,
+            ctx.source_id,
+            ctx.key_prefix,
+            ctx.received_at,
+            r.group,
+            r.item,
+            r.event_name,
+            r.type,
+            r.line,
+            r.path,
+            r.reason,
+            r.message,
+            r.raw,
+        )
         for r in batch.rejected
     ]
 
@@ -96,7 +109,9 @@ class SQLiteStore:
 
     def migrate(self) -> list[int]:
         with self._transaction() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"
+            )
             done = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
             applied = []
             for version, sql in migrations("sqlite"):
@@ -254,7 +269,8 @@ class SQLiteStore:
 
     def last_quarantine_id(self, project_id: int) -> int:
         rows = self._read("SELECT max(id) FROM quarantine WHERE project_id = ?", (project_id,))
-        return int(rows[0][0] or 0)  # type: ignore[call-overload]
+        (last,) = rows[0]
+        return last if isinstance(last, int) else 0
 
     def resolve_quarantine(self, entry: QuarantineEntry, batch: Batch, now: int) -> WriteResult:
         with self._transaction() as conn:
@@ -275,4 +291,3 @@ class SQLiteStore:
                 "UPDATE quarantine SET path = ?, reason = ?, message = ? WHERE id = ?",
                 (path, reason, message, entry.id),
             )
-
