@@ -325,3 +325,22 @@ def test_cors_preflight_allows_browser_sdks(client: Client, tenant: Tenant) -> N
     assert response.headers["access-control-allow-origin"] in ("*", "https://shop.example.com")
     simple = post(client, tenant, envelope(GOOD), Origin="https://shop.example.com")
     assert simple.headers["access-control-allow-origin"] in ("*", "https://shop.example.com")
+
+
+def test_rejected_lines_keep_their_number(client: Client, tenant: Tenant) -> None:
+    # invariant 2: a bad line still counts, so its replay cannot collide with a sibling
+    lines = [{"eventId": "o1", "userId": "u1", "data": {"sku": "a"}},
+             {"eventId": "o1", "userId": 9},
+             {"eventId": "o1", "userId": "u1", "data": {"sku": "c"}}]
+    assert post(client, tenant, envelope(*lines, name="Product ordered")).json()["accepted"] == 2
+    assert [e["line"] for e in events(client, tenant)] == [0, 2]
+    assert quarantined(client, tenant)[0]["line"] == 1
+
+
+def test_unknown_routes_and_methods_use_the_error_shape(client: Client, tenant: Tenant) -> None:
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404
+    assert list(missing.json()) == ["errors"] and missing.json()["errors"][0]["message"]
+    wrong = client.get(f"{tenant.base}/track", headers=tenant.headers)
+    assert wrong.status_code == 405
+    assert wrong.json()["errors"][0]["message"]

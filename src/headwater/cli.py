@@ -21,7 +21,9 @@ from headwater.tenancy import keys, provision
 
 def _settings(**overrides: Any) -> Settings:
     try:
-        return Settings.from_env(overrides)
+        settings = Settings.from_env(overrides)
+        settings.sqlite_path  # noqa: B018 - refuses an unsupported database URL up front
+        return settings
     except HeadwaterError as exc:
         raise click.UsageError(exc.message) from None
 

@@ -13,13 +13,14 @@ from headwater.api.track import BASE
 from headwater.errors import BadRequest
 from headwater.ingest.replay import replay_pending
 from headwater.model.views import decode_cursor, encode_cursor, quarantine_view
+from headwater.model.wire import NULL
 
 STATUSES = ("pending", "replayed", "all")
 
 
 class ReplayRequest(msgspec.Struct, forbid_unknown_fields=True):
     ids: list[int] | None = None
-    item: msgspec.Raw | None = None
+    item: msgspec.Raw = NULL  # corrected JSON for the single entry in `ids`
 
 
 @get(f"{BASE}/quarantine", sync_to_thread=True)
@@ -62,6 +63,6 @@ def replay_quarantine(
         hub.settings,
         principal.project.id,
         set(ask.ids) if ask.ids is not None else None,
-        bytes(ask.item) if ask.item is not None else None,
+        None if bytes(ask.item) == b"null" else bytes(ask.item),
     )
     return Response(msgspec.json.encode(report.wire()), media_type=JSON)

@@ -100,44 +100,52 @@ def parse_group(
     lines: dict[str, int] = {}
     for j, raw_item in enumerate(group.payload):
         where = f"{prefix}.payload[{j}]"
+        item: Item | None = None
         try:
             item, extra = decode_item(raw_item)
+            event_id = item.eventId
         except rules.Invalid as bad:
-            parsed.rejected.append(
-                Rejection(
-                    i,
-                    j,
-                    _join(where, bad.path),
-                    bad.message,
-                    bad.reason,
-                    _text(raw_item),
-                    group.name,
-                    group.type,
-                )
-            )
-            continue
+            failure, event_id = bad, _event_id_of(raw_item)
+        # Lines count every item sharing the eventId, valid or not, so a replayed line
+        # keeps its own number and never collides with a sibling's.
         line = 0
-        if item.eventId is not None:
-            line = lines.get(item.eventId, 0)
-            lines[item.eventId] = line + 1
-        try:
-            parsed.events.append(
-                build_row(item, extra, group.name, group.type, line, ctx, settings)
-            )
-        except rules.Invalid as bad:
-            parsed.rejected.append(
-                Rejection(
-                    i,
-                    j,
-                    _join(where, bad.path),
-                    bad.message,
-                    bad.reason,
-                    _text(raw_item),
-                    group.name,
-                    group.type,
-                    line,
+        if event_id is not None:
+            line = lines.get(event_id, 0)
+            lines[event_id] = line + 1
+        if item is not None:
+            try:
+                parsed.events.append(
+                    build_row(item, extra, group.name, group.type, line, ctx, settings)
                 )
+                continue
+            except rules.Invalid as bad:
+                failure = bad
+        parsed.rejected.append(
+            Rejection(
+                i,
+                j,
+                _join(where, failure.path),
+                failure.message,
+                failure.reason,
+                _text(raw_item),
+                group.name,
+                group.type,
+                line,
             )
+        )
+
+
+class _EventIdOnly(msgspec.Struct):
+    eventId: Any = None
+
+
+def _event_id_of(raw: msgspec.Raw) -> str | None:
+    """The eventId of an item that failed to decode, when it is still readable."""
+    try:
+        found = msgspec.json.decode(raw, type=_EventIdOnly).eventId
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    return found if isinstance(found, str) else None
 
 
 def decode_item(raw: msgspec.Raw) -> tuple[Item, str | None]:

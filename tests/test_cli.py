@@ -1,0 +1,81 @@
+"""The CLI, by exact output and exit code (issue 2 §2, §6)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgspec
+from click.testing import CliRunner
+
+from headwater.cli import main
+from headwater.config import Settings
+from headwater.ingest.normalize import parse_body
+from headwater.model.event import Context
+from headwater.store.sqlite.store import SQLiteStore
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), input=input)
+    return result.exit_code, result.output
+
+
+def test_keys_create_json(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    code, out = run("keys", "create", "--db", db, "--org", "acme", "--project", "web", "--json")
+    assert code == 0, out
+    made = json.loads(out)
+    assert set(made) == {"api_key", "org", "project", "source_id", "scopes"}
+    assert (made["org"], made["project"]) == ("acme", "web")
+    assert made["api_key"].count(".") == 1 and len(made["source_id"]) == 19
+    code, out = run("keys", "create", "--db", db, "--org", "acme", "--project", "web",
+                    "--source", "ios", "--scope", "ingest", "--json")
+    second = json.loads(out)
+    assert second["scopes"] == ["ingest"] and second["source_id"] != made["source_id"]
+
+
+def test_keys_create_refuses_bad_input(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    code, out = run("keys", "create", "--db", db, "--org", "a b", "--project", "web")
+    assert code == 1 and "org must be 1-64 letters" in out
+    code, out = run("keys", "create", "--db", db, "--org", "a", "--project", "w", "--scope", "x")
+    assert code == 2 and "'x' is not one of 'ingest', 'read', 'admin'" in out
+
+
+def test_migrate(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    assert run("migrate", "--db", db) == (0, "applied migrations: 1\n")
+    assert run("migrate", "--db", db) == (0, "up to date\n")
+
+
+def test_postgres_urls_are_refused_clearly(tmp_path: Path) -> None:
+    code, out = run("migrate", "--database-url", "postgresql://localhost/test")
+    assert code == 2 and "PostgreSQL is not supported" in out
+
+
+def test_quarantine_list_and_replay(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    code, out = run("keys", "create", "--db", db, "--org", "acme", "--project", "web", "--json")
+    store = SQLiteStore(db)
+    project = store.find_project("acme", "web")
+    assert project is not None
+    body = msgspec.json.encode({"track": [{"name": "E", "payload": [{"userId": 1}]}]})
+    ctx = Context(project.id, None, "key", 1_714_631_904_000)
+    store.write([parse_body(body, ctx, Settings())])
+    store.close()
+
+    code, out = run("quarantine", "list", "--db", db, "--org", "acme", "--project", "web")
+    assert code == 0
+    [entry] = [json.loads(line) for line in out.splitlines()]
+    assert entry["path"] == "track[0].payload[0].userId"
+
+    code, out = run("quarantine", "replay", "--db", db, "--org", "acme", "--project", "web")
+    assert code == 1 and json.loads(out)["failed"][0]["id"] == entry["id"]
+
+    code, out = run("quarantine", "replay", "--db", db, "--org", "acme", "--project", "web",
+                    "--id", str(entry["id"]), "--item", "-", input='{"userId": "1"}')
+    assert code == 0, out
+    assert json.loads(out) == {"replayed": 1, "accepted": 1, "duplicates": 0, "failed": []}
+
+    code, out = run("quarantine", "list", "--db", db, "--org", "acme", "--project", "nope")
+    assert code == 1 and "project acme/nope not found" in out

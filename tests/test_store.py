@@ -1,0 +1,60 @@
+"""The store contract, run against every backend (ARCHITECTURE §4)."""
+
+from __future__ import annotations
+
+from headwater.model.event import Batch, Context, EventRow, Rejection
+from headwater.store.base import EventQuery, Store
+
+NOW = 1_714_631_904_000
+
+
+def row(project_id: int, name: str, event_id: str, line: int = 0, ts: int = NOW) -> EventRow:
+    return EventRow(project_id, None, name, event_id, line, None, None, "u1", None, None, None,
+                    None, None, None, ts, NOW, '{"a":1}', None, None, None, None, "key")
+
+
+def test_migrate_is_idempotent(store: Store) -> None:
+    assert store.migrate() == []
+
+
+def test_write_dedups_within_and_across_batches(store: Store) -> None:
+    project, _ = store.ensure_project("acme", "web", NOW)
+    ctx = Context(project.id, None, "key", NOW)
+    first = Batch(ctx, [row(project.id, "E", "1"), row(project.id, "E", "1"),
+                        row(project.id, "E", "1", line=1), row(project.id, "F", "1")])
+    second = Batch(ctx, [row(project.id, "E", "1"), row(project.id, "E", "2")])
+    results = store.write([first, second])
+    assert [(r.accepted, r.duplicates) for r in results] == [(3, 1), (1, 1)]
+    stored = store.query_events(EventQuery(project.id))
+    assert len(stored) == 4
+
+
+def test_dedup_is_per_project(store: Store) -> None:
+    a, _ = store.ensure_project("acme", "web", NOW)
+    b, _ = store.ensure_project("acme", "app", NOW)
+    results = store.write([Batch(Context(a.id, None, "k", NOW), [row(a.id, "E", "1")]),
+                           Batch(Context(b.id, None, "k", NOW), [row(b.id, "E", "1")])])
+    assert [r.accepted for r in results] == [1, 1]
+    assert len(store.query_events(EventQuery(a.id))) == 1
+
+
+def test_rejections_are_kept_in_the_same_transaction(store: Store) -> None:
+    project, _ = store.ensure_project("acme", "web", NOW)
+    rejected = Rejection(0, 1, "track[0].payload[1]", "bad", "identity", "{}", "E", None, 0)
+    store.write([Batch(Context(project.id, "src", "key", NOW), [], [rejected])])
+    [entry] = store.list_quarantine(project.id, "pending", 0, 10)
+    assert (entry.group, entry.item, entry.raw, entry.source_id) == (0, 1, "{}", "src")
+    assert store.last_quarantine_id(project.id) == entry.id
+
+
+def test_tenancy_records(store: Store) -> None:
+    project, created = store.ensure_project("acme", "web", NOW)
+    assert created
+    assert store.ensure_project("acme", "web", NOW) == (project, False)
+    assert store.find_project("acme", "nope") is None
+    source = store.ensure_source(project.id, "ios", "1841503112918048768", NOW)
+    assert store.ensure_source(project.id, "ios", "999", NOW) == source
+    assert store.find_source(project.id, "1841503112918048768") == source
+    store.create_key(project.id, "pre", "digest", ["ingest"], NOW)
+    key = store.find_key("pre")
+    assert key is not None and key.project == project and key.scopes == frozenset({"ingest"})
