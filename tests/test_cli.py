@@ -28,8 +28,21 @@ def test_keys_create_json(tmp_path: Path) -> None:
     assert set(made) == {"api_key", "org", "project", "source_id", "scopes"}
     assert (made["org"], made["project"]) == ("acme", "web")
     assert made["api_key"].count(".") == 1 and len(made["source_id"]) == 19
-    code, out = run("keys", "create", "--db", db, "--org", "acme", "--project", "web",
-                    "--source", "ios", "--scope", "ingest", "--json")
+    code, out = run(
+        "keys",
+        "create",
+        "--db",
+        db,
+        "--org",
+        "acme",
+        "--project",
+        "web",
+        "--source",
+        "ios",
+        "--scope",
+        "ingest",
+        "--json",
+    )
     second = json.loads(out)
     assert second["scopes"] == ["ingest"] and second["source_id"] != made["source_id"]
 
@@ -72,8 +85,21 @@ def test_quarantine_list_and_replay(tmp_path: Path) -> None:
     code, out = run("quarantine", "replay", "--db", db, "--org", "acme", "--project", "web")
     assert code == 1 and json.loads(out)["failed"][0]["id"] == entry["id"]
 
-    code, out = run("quarantine", "replay", "--db", db, "--org", "acme", "--project", "web",
-                    "--id", str(entry["id"]), "--item", "-", input='{"userId": "1"}')
+    code, out = run(
+        "quarantine",
+        "replay",
+        "--db",
+        db,
+        "--org",
+        "acme",
+        "--project",
+        "web",
+        "--id",
+        str(entry["id"]),
+        "--item",
+        "-",
+        input='{"userId": "1"}',
+    )
     assert code == 0, out
     assert json.loads(out) == {"replayed": 1, "accepted": 1, "duplicates": 0, "failed": []}
 

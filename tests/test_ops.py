@@ -19,9 +19,13 @@ def test_metrics_count_outcomes(client: TestClient[Any], tenant: Tenant) -> None
     client.post(f"{tenant.base}/track", content=body, headers=tenant.headers)
     client.post(f"{tenant.base}/track", content=body, headers=tenant.headers)
     text = client.get("/metrics").text
-    for name in ("headwater_events_accepted_total", "headwater_events_duplicate_total",
-                 'headwater_events_rejected_total{reason="identity"}',
-                 "headwater_request_seconds_bucket", "headwater_writer_batch_events_bucket",
-                 "headwater_writer_queue_events"):
+    for name in (
+        "headwater_events_accepted_total",
+        "headwater_events_duplicate_total",
+        'headwater_events_rejected_total{reason="identity"}',
+        "headwater_request_seconds_bucket",
+        "headwater_writer_batch_events_bucket",
+        "headwater_writer_queue_events",
+    ):
         assert name in text, name
     assert 'route="/v1/{org}/projects/{project}/track",status="201"' in text

@@ -27,8 +27,7 @@ def listing(client: Client, tenant: Tenant, **params: str) -> dict[str, Any]:
 
 def replay(client: Client, tenant: Tenant, body: Any = b"") -> Any:
     content = body if isinstance(body, bytes) else msgspec.json.encode(body)
-    return client.post(f"{tenant.base}/quarantine/replay", content=content,
-                       headers=tenant.headers)
+    return client.post(f"{tenant.base}/quarantine/replay", content=content, headers=tenant.headers)
 
 
 def stored(client: Client, tenant: Tenant) -> list[str]:
@@ -51,10 +50,17 @@ def test_entries_carry_raw_reason_time_and_key(client: Client, tenant: Tenant) -
 def test_replay_after_raising_a_limit(make_client: Any, tenant: Tenant) -> None:
     strict = make_client(max_future_skew_seconds=0)
     future = int(time.time() * 1000) + 3_600_000
-    body = {"track": [{"name": "Scheduled", "payload": [
-        {"eventId": "later", "userId": "u1", "timestamp": future},
-        {"eventId": "now", "userId": "u1"},
-    ]}]}
+    body = {
+        "track": [
+            {
+                "name": "Scheduled",
+                "payload": [
+                    {"eventId": "later", "userId": "u1", "timestamp": future},
+                    {"eventId": "now", "userId": "u1"},
+                ],
+            }
+        ]
+    }
     assert track(strict, tenant, body).json()["accepted"] == 1
     still_strict = replay(strict, tenant).json()
     assert still_strict["replayed"] == 0 and len(still_strict["failed"]) == 1

@@ -17,15 +17,25 @@ T0 = 1_714_631_904_000
 @pytest.fixture
 def seeded(client: Client, tenant: Tenant) -> Tenant:
     items = [
-        {"eventId": f"e{i}", "timestamp": T0 + i * 1000, "userId": f"u{i % 3}",
-         "profileId": f"p{i % 2}", "accountId": "acme" if i < 4 else "globex",
-         "userAttributes": {"n": i}}
+        {
+            "eventId": f"e{i}",
+            "timestamp": T0 + i * 1000,
+            "userId": f"u{i % 3}",
+            "profileId": f"p{i % 2}",
+            "accountId": "acme" if i < 4 else "globex",
+            "userAttributes": {"n": i},
+        }
         for i in range(10)
     ]
-    body = {"track": [{"name": "Even" if i % 2 == 0 else "Odd", "payload": [item]}
-                      for i, item in enumerate(items)]}
-    response = client.post(f"{tenant.base}/track", content=msgspec.json.encode(body),
-                           headers=tenant.headers)
+    body = {
+        "track": [
+            {"name": "Even" if i % 2 == 0 else "Odd", "payload": [item]}
+            for i, item in enumerate(items)
+        ]
+    }
+    response = client.post(
+        f"{tenant.base}/track", content=msgspec.json.encode(body), headers=tenant.headers
+    )
     assert response.json()["accepted"] == 10
     return tenant
 
@@ -52,7 +62,9 @@ def ids(client: Client, tenant: Tenant, **params: Any) -> list[str]:
         ({"userId": "nobody"}, []),
     ],
 )
-def test_filters(client: Client, seeded: Tenant, params: dict[str, str], expected: list[str]) -> None:
+def test_filters(
+    client: Client, seeded: Tenant, params: dict[str, str], expected: list[str]
+) -> None:
     assert ids(client, seeded, **params) == expected
 
 
@@ -78,8 +90,14 @@ def test_cursor_pagination_visits_every_event_once(
 
 @pytest.mark.parametrize(
     ("params", "path"),
-    [({"limit": "0"}, "limit"), ({"limit": "1001"}, "limit"), ({"limit": "x"}, "limit"),
-     ({"cursor": "garbage"}, "cursor"), ({"from": "last week"}, "from"), ({"order": "up"}, "order")],
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"cursor": "garbage"}, "cursor"),
+        ({"from": "last week"}, "from"),
+        ({"order": "up"}, "order"),
+    ],
 )
 def test_bad_query_parameters_are_400(
     client: Client, seeded: Tenant, params: dict[str, str], path: str
@@ -103,6 +121,6 @@ def test_event_view_has_ids_times_and_attributes(client: Client, seeded: Tenant)
 def test_unknown_event_id_is_404(client: Client, seeded: Tenant) -> None:
     response = client.get(f"{seeded.base}/events/nope", headers=seeded.headers)
     assert response.status_code == 404
-    assert response.json() == {"errors": [
-        {"message": "no event with eventId 'nope'", "path": "eventId"}
-    ]}
+    assert response.json() == {
+        "errors": [{"message": "no event with eventId 'nope'", "path": "eventId"}]
+    }

@@ -14,8 +14,19 @@ NOW = 1_790_000_000_000
 
 @pytest.mark.parametrize(
     "value",
-    ["", "  ", "null", "NULL", "undefined", " Undefined ", "0", "[object Object]", "anonymous",
-     "None", "NaN"],
+    [
+        "",
+        "  ",
+        "null",
+        "NULL",
+        "undefined",
+        " Undefined ",
+        "0",
+        "[object Object]",
+        "anonymous",
+        "None",
+        "NaN",
+    ],
 )
 def test_placeholders_are_not_identities(value: str) -> None:
     assert not rules.is_identity(value)

@@ -9,8 +9,30 @@ NOW = 1_714_631_904_000
 
 
 def row(project_id: int, name: str, event_id: str, line: int = 0, ts: int = NOW) -> EventRow:
-    return EventRow(project_id, None, name, event_id, line, None, None, "u1", None, None, None,
-                    None, None, None, ts, NOW, '{"a":1}', None, None, None, None, "key")
+    return EventRow(
+        project_id,
+        None,
+        name,
+        event_id,
+        line,
+        None,
+        None,
+        "u1",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        ts,
+        NOW,
+        '{"a":1}',
+        None,
+        None,
+        None,
+        None,
+        "key",
+    )
 
 
 def test_migrate_is_idempotent(store: Store) -> None:
@@ -20,8 +42,15 @@ def test_migrate_is_idempotent(store: Store) -> None:
 def test_write_dedups_within_and_across_batches(store: Store) -> None:
     project, _ = store.ensure_project("acme", "web", NOW)
     ctx = Context(project.id, None, "key", NOW)
-    first = Batch(ctx, [row(project.id, "E", "1"), row(project.id, "E", "1"),
-                        row(project.id, "E", "1", line=1), row(project.id, "F", "1")])
+    first = Batch(
+        ctx,
+        [
+            row(project.id, "E", "1"),
+            row(project.id, "E", "1"),
+            row(project.id, "E", "1", line=1),
+            row(project.id, "F", "1"),
+        ],
+    )
     second = Batch(ctx, [row(project.id, "E", "1"), row(project.id, "E", "2")])
     results = store.write([first, second])
     assert [(r.accepted, r.duplicates) for r in results] == [(3, 1), (1, 1)]
@@ -32,8 +61,12 @@ def test_write_dedups_within_and_across_batches(store: Store) -> None:
 def test_dedup_is_per_project(store: Store) -> None:
     a, _ = store.ensure_project("acme", "web", NOW)
     b, _ = store.ensure_project("acme", "app", NOW)
-    results = store.write([Batch(Context(a.id, None, "k", NOW), [row(a.id, "E", "1")]),
-                           Batch(Context(b.id, None, "k", NOW), [row(b.id, "E", "1")])])
+    results = store.write(
+        [
+            Batch(Context(a.id, None, "k", NOW), [row(a.id, "E", "1")]),
+            Batch(Context(b.id, None, "k", NOW), [row(b.id, "E", "1")]),
+        ]
+    )
     assert [r.accepted for r in results] == [1, 1]
     assert len(store.query_events(EventQuery(a.id))) == 1
 

@@ -69,12 +69,22 @@ def test_a_key_cannot_read_or_write_another_project(
     client: Client, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     # invariant 6: another project's path answers as if it did not exist
-    assert client.post(f"{other_tenant.base}/track", content=BODY,
-                       headers=other_tenant.headers).status_code == 201
-    for method, path in (("POST", "track"), ("GET", "events"), ("GET", "quarantine"),
-                         ("GET", "events/x"), ("POST", "quarantine/replay")):
-        response = client.request(method, f"{other_tenant.base}/{path}", content=BODY,
-                                   headers=tenant.headers)
+    assert (
+        client.post(
+            f"{other_tenant.base}/track", content=BODY, headers=other_tenant.headers
+        ).status_code
+        == 201
+    )
+    for method, path in (
+        ("POST", "track"),
+        ("GET", "events"),
+        ("GET", "quarantine"),
+        ("GET", "events/x"),
+        ("POST", "quarantine/replay"),
+    ):
+        response = client.request(
+            method, f"{other_tenant.base}/{path}", content=BODY, headers=tenant.headers
+        )
         assert response.status_code == 404, path
         assert response.json() == {"errors": [{"message": "project globex/app not found"}]}
     missing = client.get("/v1/nope/projects/none/events", headers=tenant.headers)
@@ -87,7 +97,9 @@ def test_scopes_are_enforced(client: Client, store: Store) -> None:
     ingest_only = Tenant(provision.create_key(store, "acme", "web", scopes=["ingest"]))
     read_only = Tenant(provision.create_key(store, "acme", "web", scopes=["read"]))
     base = ingest_only.base
-    assert client.post(f"{base}/track", content=BODY, headers=ingest_only.headers).status_code == 201
+    assert (
+        client.post(f"{base}/track", content=BODY, headers=ingest_only.headers).status_code == 201
+    )
     denied = client.get(f"{base}/events", headers=ingest_only.headers)
     assert denied.status_code == 403
     assert denied.json()["errors"][0]["message"] == "this API key lacks the 'read' scope"
@@ -104,9 +116,9 @@ def test_source_paths(client: Client, tenant: Tenant) -> None:
     assert events[0]["sourceId"] == tenant.key.source_id
     unknown = client.post(f"{tenant.base}/sources/1001/track", content=BODY, headers=tenant.headers)
     assert unknown.status_code == 404
-    assert unknown.json() == {"errors": [
-        {"message": "source '1001' not found in project acme/web", "path": "sourceId"}
-    ]}
+    assert unknown.json() == {
+        "errors": [{"message": "source '1001' not found in project acme/web", "path": "sourceId"}]
+    }
 
 
 @pytest.mark.parametrize("raw_id", [b"1841503112918048768", b'"1841503112918048768"'])

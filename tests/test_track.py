@@ -19,7 +19,9 @@ GOOD = {"eventId": "good-1", "userId": "u1", "data": {"plan": "pro"}}
 
 def post(client: Client, tenant: Tenant, body: Any, **headers: str) -> Any:
     content = body if isinstance(body, bytes) else msgspec.json.encode(body)
-    return client.post(f"{tenant.base}/track", content=content, headers={**tenant.headers, **headers})
+    return client.post(
+        f"{tenant.base}/track", content=content, headers={**tenant.headers, **headers}
+    )
 
 
 def events(client: Client, tenant: Tenant, **params: str) -> list[dict[str, Any]]:
@@ -61,18 +63,38 @@ def test_empty_track_is_201(client: Client, tenant: Tenant) -> None:
 
 def test_every_item_field_is_kept(client: Client, tenant: Tenant) -> None:
     item = {
-        "eventId": "e-all", "profileId": "p1", "userId": "u1", "accountId": "a1",
-        "sessionId": "s1", "pageId": "pg1", "anotherUserId": "u2", "anotherAccountId": "a2",
-        "timestamp": 1714631904000, "data": {"amount": 150}, "userAttributes": {"plan": "pro"},
-        "accountAttributes": {"founded": 2000}, "sessionAttributes": {"device": "ios"},
+        "eventId": "e-all",
+        "profileId": "p1",
+        "userId": "u1",
+        "accountId": "a1",
+        "sessionId": "s1",
+        "pageId": "pg1",
+        "anotherUserId": "u2",
+        "anotherAccountId": "a2",
+        "timestamp": 1714631904000,
+        "data": {"amount": 150},
+        "userAttributes": {"plan": "pro"},
+        "accountAttributes": {"founded": 2000},
+        "sessionAttributes": {"device": "ios"},
         "futureField": {"kept": True},
     }
     body = {"track": [{"name": "Purchase", "type": "notARealType", "payload": [item]}]}
     assert post(client, tenant, body).json()["accepted"] == 1
     [stored] = events(client, tenant)
-    for field in ("profileId", "userId", "accountId", "sessionId", "pageId", "anotherUserId",
-                  "anotherAccountId", "timestamp", "data", "userAttributes", "accountAttributes",
-                  "sessionAttributes"):
+    for field in (
+        "profileId",
+        "userId",
+        "accountId",
+        "sessionId",
+        "pageId",
+        "anotherUserId",
+        "anotherAccountId",
+        "timestamp",
+        "data",
+        "userAttributes",
+        "accountAttributes",
+        "sessionAttributes",
+    ):
         assert stored[field] == item[field], field
     assert stored["type"] == "notARealType"  # unknown type: ignored, not rejected
     assert stored["extra"] == {"futureField": {"kept": True}}
@@ -108,8 +130,12 @@ def test_lines_sharing_an_event_id_are_all_stored(client: Client, tenant: Tenant
 def test_same_event_id_under_another_name_is_another_event(client: Client, tenant: Tenant) -> None:
     # The browser SDK sends View Page and Leave Page with eventId = pageId.
     page = {"eventId": "pag_1", "profileId": "prof_1", "pageId": "pag_1"}
-    body = {"track": [{"name": "View Page", "payload": [page]},
-                      {"name": "Leave Page", "payload": [page]}]}
+    body = {
+        "track": [
+            {"name": "View Page", "payload": [page]},
+            {"name": "Leave Page", "payload": [page]},
+        ]
+    }
     assert post(client, tenant, body).json()["accepted"] == 2
     response = client.get(f"{tenant.base}/events/pag_1", headers=tenant.headers)
     assert sorted(e["eventName"] for e in response.json()["events"]) == ["Leave Page", "View Page"]
@@ -123,10 +149,21 @@ def test_items_without_event_id_get_a_server_id(client: Client, tenant: Tenant) 
 
 
 WRONG_TYPES = [
-    ("eventId", 12), ("profileId", 1), ("userId", True), ("accountId", ["a"]),
-    ("sessionId", {}), ("pageId", 1.5), ("anotherUserId", 7), ("anotherAccountId", False),
-    ("productId", 123), ("timestamp", [1]), ("timestamp", {"ms": 1}), ("data", [1]),
-    ("data", "text"), ("userAttributes", "x"), ("accountAttributes", 1),
+    ("eventId", 12),
+    ("profileId", 1),
+    ("userId", True),
+    ("accountId", ["a"]),
+    ("sessionId", {}),
+    ("pageId", 1.5),
+    ("anotherUserId", 7),
+    ("anotherAccountId", False),
+    ("productId", 123),
+    ("timestamp", [1]),
+    ("timestamp", {"ms": 1}),
+    ("data", [1]),
+    ("data", "text"),
+    ("userAttributes", "x"),
+    ("accountAttributes", 1),
     ("sessionAttributes", True),
 ]
 
@@ -210,7 +247,9 @@ def test_strings_over_the_limit_are_rejected(make_client: Any, tenant: Tenant) -
     long_name = post(client, tenant, envelope(GOOD, name="x" * 11))
     assert long_name.status_code == 400
     assert long_name.json()["rejected"][0] == {
-        "group": 0, "item": None, "path": "track[0].name",
+        "group": 0,
+        "item": None,
+        "path": "track[0].name",
         "message": "must be at most 10 characters, got 11",
     }
 
@@ -228,14 +267,17 @@ def test_deep_and_large_objects_are_rejected(make_client: Any, tenant: Tenant) -
 
 
 def test_invalid_utf8_in_one_item_spares_the_rest(client: Client, tenant: Tenant) -> None:
-    body = (b'{"track":[{"name":"E","payload":[{"userId":"u\xff"},'
-            b'{"userId":"u","data":{"k":"\xfe"}},{"eventId":"ok","userId":"u"}]}]}')
+    body = (
+        b'{"track":[{"name":"E","payload":[{"userId":"u\xff"},'
+        b'{"userId":"u","data":{"k":"\xfe"}},{"eventId":"ok","userId":"u"}]}]}'
+    )
     response = post(client, tenant, body)
     assert response.status_code == 201
     result = response.json()
     assert result["accepted"] == 1
     assert [r["message"] for r in result["rejected"]] == [
-        "contains invalid UTF-8", "contains invalid UTF-8",
+        "contains invalid UTF-8",
+        "contains invalid UTF-8",
     ]
     assert result["rejected"][1]["path"] == "track[0].payload[1].data"
 
@@ -265,12 +307,18 @@ def test_malformed_bodies_are_400_and_kept(
 
 
 def test_bad_groups_are_rejected_alone(client: Client, tenant: Tenant) -> None:
-    body = {"track": [{"payload": [GOOD]}, {"name": "E", "payload": {}},
-                      {"name": "Fine", "payload": [GOOD]}]}
+    body = {
+        "track": [
+            {"payload": [GOOD]},
+            {"name": "E", "payload": {}},
+            {"name": "Fine", "payload": [GOOD]},
+        ]
+    }
     result = post(client, tenant, body).json()
     assert result["accepted"] == 1
     assert [(r["group"], r["item"], r["path"]) for r in result["rejected"]] == [
-        (0, None, "track[0]"), (1, None, "track[1].payload"),
+        (0, None, "track[0]"),
+        (1, None, "track[1].payload"),
     ]
     assert "missing required field `name`" in result["rejected"][0]["message"]
 
@@ -286,10 +334,12 @@ def test_too_many_items_is_413(make_client: Any, tenant: Tenant) -> None:
     client = make_client(max_items_per_request=5)
     response = post(client, tenant, envelope(*[GOOD] * 6))
     assert response.status_code == 413
-    assert response.json()["errors"] == [{
-        "message": "request carries 6 payload items; at most 5 are accepted per request",
-        "path": "track",
-    }]
+    assert response.json()["errors"] == [
+        {
+            "message": "request carries 6 payload items; at most 5 are accepted per request",
+            "path": "track",
+        }
+    ]
     assert events(client, tenant) == []
 
 
@@ -329,9 +379,11 @@ def test_cors_preflight_allows_browser_sdks(client: Client, tenant: Tenant) -> N
 
 def test_rejected_lines_keep_their_number(client: Client, tenant: Tenant) -> None:
     # invariant 2: a bad line still counts, so its replay cannot collide with a sibling
-    lines = [{"eventId": "o1", "userId": "u1", "data": {"sku": "a"}},
-             {"eventId": "o1", "userId": 9},
-             {"eventId": "o1", "userId": "u1", "data": {"sku": "c"}}]
+    lines = [
+        {"eventId": "o1", "userId": "u1", "data": {"sku": "a"}},
+        {"eventId": "o1", "userId": 9},
+        {"eventId": "o1", "userId": "u1", "data": {"sku": "c"}},
+    ]
     assert post(client, tenant, envelope(*lines, name="Product ordered")).json()["accepted"] == 2
     assert [e["line"] for e in events(client, tenant)] == [0, 2]
     assert quarantined(client, tenant)[0]["line"] == 1

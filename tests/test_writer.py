@@ -16,8 +16,30 @@ CTX = Context(1, None, "k", 1_714_631_904_000)
 
 
 def batch(n: int, tag: str = "") -> Batch:
-    row = EventRow(1, None, "E", tag, 0, None, None, "u", None, None, None, None, None, None,
-                   CTX.received_at, CTX.received_at, None, None, None, None, None, "k")
+    row = EventRow(
+        1,
+        None,
+        "E",
+        tag,
+        0,
+        None,
+        None,
+        "u",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        CTX.received_at,
+        CTX.received_at,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "k",
+    )
     return Batch(CTX, events=[row] * n)
 
 
@@ -32,8 +54,9 @@ class Recorder:
 
     def __call__(self, batches: Sequence[Batch]) -> list[WriteResult]:
         self.gate.wait(10)
-        if self.fail_tag and any(b.events and b.events[0].event_id == self.fail_tag
-                                 for b in batches):
+        if self.fail_tag and any(
+            b.events and b.events[0].event_id == self.fail_tag for b in batches
+        ):
             raise StoreError("poisoned")
         self.transactions.append(len(batches))
         return [WriteResult(len(b.events), 0) for b in batches]
@@ -102,8 +125,9 @@ def test_a_failing_request_does_not_fail_its_neighbours() -> None:
 
     async def main() -> list[WriteResult | BaseException]:
         recorder.gate.clear()
-        tasks = [asyncio.ensure_future(writer.submit(batch(1, tag)))
-                 for tag in ("a", "poison", "b")]
+        tasks = [
+            asyncio.ensure_future(writer.submit(batch(1, tag))) for tag in ("a", "poison", "b")
+        ]
         await asyncio.sleep(0.05)
         recorder.gate.set()
         return await asyncio.gather(*tasks, return_exceptions=True)
