@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from headwater import logs
 from headwater.config import Settings
 from headwater.errors import HeadwaterError
 from headwater.ingest.replay import replay_pending
@@ -92,6 +93,7 @@ def serve(
     os.environ.update(settings.as_env())  # worker processes read their settings from here
 
     from granian.constants import Interfaces
+    from granian.log import LogLevels
     from granian.server import Server
 
     Server(
@@ -102,6 +104,8 @@ def serve(
         workers=settings.workers,
         factory=True,
         log_access=False,
+        log_level=LogLevels(settings.log_level.lower()),
+        log_dictconfig=logs.GRANIAN_LOGGING,
     ).serve()
 
 

@@ -115,6 +115,10 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be at least 1, got {getattr(self, name)}")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(
+                f"setting log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}"
+            )
         if self.sqlite_synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ConfigError(
                 "setting sqlite_synchronous must be FULL, NORMAL or EXTRA, "

@@ -31,3 +31,13 @@ def configure(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+
+
+#: logging.config for granian's own loggers, so the server's lines are JSON on stderr too.
+GRANIAN_LOGGING: dict[str, object] = {
+    "formatters": {"json": {"()": "headwater.logs.JSONFormatter"}},
+    "handlers": {
+        name: {"formatter": "json", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+        for name in ("console", "access")
+    },
+}
