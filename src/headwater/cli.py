@@ -104,6 +104,9 @@ def serve(
         workers=settings.workers,
         factory=True,
         log_access=False,
+        # Bounds shutdown: a SIGTERM that lands while a worker is still starting is otherwise
+        # lost by that worker, and granian 2.8 then waits for it forever.
+        workers_kill_timeout=10,
         log_level=LogLevels(settings.log_level.lower()),
         log_dictconfig=logs.GRANIAN_LOGGING,
     ).serve()
