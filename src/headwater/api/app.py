@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from litestar import Litestar
-from litestar.config.cors import CORSConfig
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from headwater import logs
-from headwater.api import events, ops, quarantine, sources, track
+from headwater.api import events, ops, quarantine, sources
+from headwater.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from headwater.api.auth import Authenticator
+from headwater.api.cors import cors
 from headwater.api.errors import HANDLERS
 from headwater.api.services import Services
+from headwater.api.track import track_routes
 from headwater.config import Settings
 from headwater.ingest.writer import Writer
 from headwater.metrics import METRICS
@@ -26,7 +26,7 @@ def timed(app: ASGIApp) -> ASGIApp:
     """ASGI middleware observing latency by route template and status."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
+        if scope["type"] != "http":
             await app(scope, receive, send)
             return
         start = time.perf_counter()
@@ -47,10 +47,21 @@ def timed(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> Litestar:
-    """The app; with no arguments (server workers) settings come from HEADWATER_* variables."""
+def create_app(settings: Settings | None = None, store: Store | None = None) -> ASGIApp:
+    """The app; with no arguments (server workers) settings come from HEADWATER_* variables.
+
+    Layers, outermost first: request metrics, CORS, the raw track routes, then Litestar.
+    """
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
+    routes = routes_of(settings, store)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    services = lambda: routes.state.services  # noqa: E731 - set by the startup hook
+    return timed(cors(track_routes(cast(ASGIApp, routes), services), origins))
+
+
+def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
+    """The Litestar app of every route but track; it owns the store and writer lifecycle."""
     chosen = store or open_store(settings)
     chosen.migrate()
 
@@ -70,10 +81,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         if store is None:  # a store handed in belongs to the caller
             chosen.close()
 
-    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     handlers: list[Any] = [
-        track.track,
-        track.track_source,
         events.list_events,
         events.get_event,
         quarantine.list_quarantine,
@@ -89,13 +97,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         on_startup=[start],
         on_shutdown=[stop],
         exception_handlers=HANDLERS,
-        cors_config=CORSConfig(
-            allow_origins=origins,
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Content-Encoding", "X-Intempt-Lib"],
-            max_age=86400,
-        ),
-        middleware=[timed],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=None,
         debug=False,

@@ -27,7 +27,7 @@ class Authenticator:
     def __init__(self, store: Store, cache_seconds: float) -> None:
         self._store = store
         self._ttl = cache_seconds
-        self._keys: dict[tuple[str, str], tuple[float, KeyRecord]] = {}
+        self._keys: dict[str, tuple[float, KeyRecord]] = {}
         self._sources: dict[tuple[int, str], Source] = {}
         self._warned: set[str] = set()
 
@@ -39,6 +39,20 @@ class Authenticator:
         project: str,
         scope: str,
     ) -> Principal:
+        record = self._verify(authorization, query_key)
+        if record.project.org != org or record.project.slug != project:
+            raise NotFound(f"project {org}/{project} not found")
+        if scope not in record.scopes:
+            raise Forbidden(f"this API key lacks the {scope!r} scope")
+        return Principal(record.project, record.prefix)
+
+    def _verify(self, authorization: str | None, query_key: str | None) -> KeyRecord:
+        # Keyed by the credential as sent, so a cached key costs one dict lookup per request.
+        credential = authorization or f"?{query_key}"
+        now = time.monotonic()
+        cached = self._keys.get(credential)
+        if cached and cached[0] > now:
+            return cached[1]
         if authorization:
             prefix, secret = keys.from_basic(authorization)
         elif query_key:
@@ -54,19 +68,6 @@ class Authenticator:
             raise Unauthorized(
                 "authentication required: send Authorization: Basic base64(prefix:secret)"
             )
-        record = self._verify(prefix, secret)
-        if record.project.org != org or record.project.slug != project:
-            raise NotFound(f"project {org}/{project} not found")
-        if scope not in record.scopes:
-            raise Forbidden(f"this API key lacks the {scope!r} scope")
-        return Principal(record.project, prefix)
-
-    def _verify(self, prefix: str, secret: str) -> KeyRecord:
-        digest = keys.digest(secret)
-        now = time.monotonic()
-        cached = self._keys.get((prefix, digest))
-        if cached and cached[0] > now:
-            return cached[1]
         record = self._store.find_key(prefix)
         if record is None or not keys.matches(secret, record.secret_sha256):
             raise Unauthorized("invalid API key")
@@ -74,7 +75,7 @@ class Authenticator:
             raise Unauthorized("this API key has been revoked")
         if len(self._keys) > 10_000:
             self._keys.clear()
-        self._keys[(prefix, digest)] = (now + self._ttl, record)
+        self._keys[credential] = (now + self._ttl, record)
         return record
 
     def source(self, project: Project, source_id: str) -> Source:

@@ -1,17 +1,40 @@
-"""Request bodies: size limits and Content-Encoding (gzip is accepted, bounded)."""
+"""Request bodies on the raw ASGI path: size limits and Content-Encoding (gzip, bounded)."""
 
 from __future__ import annotations
 
 import zlib
 
-from headwater.api.services import AnyRequest
+from headwater.api.asgi import Receive
 from headwater.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 
-async def read_body(request: AnyRequest, max_bytes: int) -> bytes:
-    """The decoded body. Litestar already answers 413 past `max_bytes` on the wire."""
-    body = await request.body()
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+def _too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"request body is larger than the configured limit of {max_bytes} bytes (max_body_bytes)"
+    )
+
+
+async def receive_body(receive: Receive, announced: int | None, max_bytes: int) -> bytes:
+    """The whole body, refusing past `max_bytes` before reading when Content-Length says so."""
+    if announced is not None and announced > max_bytes:
+        raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequest("the client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def decode_content(body: bytes, encoding: str, max_bytes: int) -> bytes:
+    encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return body
     if encoding in ("gzip", "x-gzip"):

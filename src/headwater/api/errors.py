@@ -16,19 +16,26 @@ log = logging.getLogger("headwater.api")
 JSON = "application/json"
 
 
-def error_response(
-    status: int, message: str, path: str | None = None, headers: dict[str, str] | None = None
-) -> Response[bytes]:
+def error_body(message: str, path: str | None = None) -> bytes:
     error: dict[str, str] = {"message": message}
     if path:
         error["path"] = path
-    body = msgspec.json.encode({"errors": [error]})
+    return msgspec.json.encode({"errors": [error]})
+
+
+def error_headers(exc: HeadwaterError) -> dict[str, str]:
+    return {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else {}
+
+
+def error_response(
+    status: int, message: str, path: str | None = None, headers: dict[str, str] | None = None
+) -> Response[bytes]:
+    body = error_body(message, path)
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 
 def headwater_error(_: AnyRequest, exc: HeadwaterError) -> Response[bytes]:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
-    return error_response(exc.status, exc.message, exc.path, headers)
+    return error_response(exc.status, exc.message, exc.path, error_headers(exc) or None)
 
 
 def http_error(_: AnyRequest, exc: HTTPException) -> Response[bytes]:

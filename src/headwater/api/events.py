@@ -7,8 +7,7 @@ from litestar import Response, get
 from litestar.params import FromPath
 
 from headwater.api.errors import JSON
-from headwater.api.services import AnyRequest, services
-from headwater.api.track import BASE
+from headwater.api.services import BASE, AnyRequest, services
 from headwater.errors import BadRequest, NotFound
 from headwater.model import rules
 from headwater.model.views import decode_cursor, event_cursor, event_view

@@ -8,8 +8,7 @@ from litestar.params import FromPath, RawBody
 
 from headwater.api.errors import JSON
 from headwater.api.events import page_limit
-from headwater.api.services import AnyRequest, services
-from headwater.api.track import BASE
+from headwater.api.services import BASE, AnyRequest, services
 from headwater.errors import BadRequest
 from headwater.ingest.replay import replay_pending
 from headwater.model.views import decode_cursor, encode_cursor, quarantine_view

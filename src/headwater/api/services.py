@@ -14,6 +14,9 @@ from headwater.store.base import Store
 
 AnyRequest = Request[Any, Any, Any]
 
+#: The project base of every Intempt-style route, in Litestar's path syntax.
+BASE = "/v1/{org:str}/projects/{project:str}"
+
 
 @dataclasses.dataclass
 class Services:

@@ -7,8 +7,7 @@ from litestar import Response, get, post
 from litestar.params import FromPath, RawBody
 
 from headwater.api.errors import JSON
-from headwater.api.services import AnyRequest, services
-from headwater.api.track import BASE
+from headwater.api.services import BASE, AnyRequest, services
 from headwater.clock import now_ms
 from headwater.errors import BadRequest
 from headwater.ingest.normalize import msgspec_error

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from headwater.errors import HeadwaterError, Overloaded, StoreError
 from headwater.metrics import METRICS
@@ -112,31 +113,31 @@ class Writer:
                     self._commit([pending])
                 return
             log.error("write failed: %s", exc.message)
-            self._settle(taken[0], error=exc)
-            return
+            _settle(taken, [exc])
         except Exception as exc:  # a driver bug must not kill the writer thread
             log.exception("unexpected write failure")
-            for pending in taken:
-                self._settle(pending, error=StoreError(f"write failed: {exc}"))
-            return
-        for pending, result in zip(taken, results, strict=True):
-            self._settle(pending, result=result)
+            _settle(taken, [StoreError(f"write failed: {exc}")] * len(taken))
+        else:
+            _settle(taken, results)
 
-    @staticmethod
-    def _settle(
-        pending: _Pending, result: WriteResult | None = None, error: Exception | None = None
-    ) -> None:
-        _, loop, future = pending
 
-        def resolve() -> None:
-            if future.done():  # the client went away; its events are committed regardless
-                return
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)  # type: ignore[arg-type]
-
+def _settle(taken: list[_Pending], outcomes: Sequence[WriteResult | Exception]) -> None:
+    """Resolve every future, waking each event loop once per commit, not once per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[WriteResult], Any]]] = {}
+    for (_, loop, future), outcome in zip(taken, outcomes, strict=True):
+        by_loop.setdefault(loop, []).append((future, outcome))
+    for loop, pairs in by_loop.items():
         try:
-            loop.call_soon_threadsafe(resolve)
+            loop.call_soon_threadsafe(_resolve, pairs)
         except RuntimeError:  # the loop closed during shutdown
             pass
+
+
+def _resolve(pairs: list[tuple[asyncio.Future[WriteResult], Any]]) -> None:
+    for future, outcome in pairs:
+        if future.done():  # the client went away; its events are committed regardless
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
