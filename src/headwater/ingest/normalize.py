@@ -10,12 +10,13 @@ import uuid
 from typing import Any
 
 import msgspec
+from msgspec.structs import astuple
 
 from headwater.config import Settings
 from headwater.errors import BadRequest, PayloadTooLarge
 from headwater.model import rules
 from headwater.model.event import Batch, Context, EventRow, Rejection
-from headwater.model.wire import ID_FIELDS, IDENTITY_FIELDS, ITEM_FIELDS, Envelope, Group, Item
+from headwater.model.wire import ID_FIELDS, ITEM_FIELDS, Envelope, Group, Groups, Item
 
 _IDENTITY_RULE = (
     "at least one of userId, profileId, accountId or productId must carry a real identifier "
@@ -54,14 +55,15 @@ def decode_envelope(body: bytes) -> list[msgspec.Raw]:
 
 
 def parse_body(body: bytes, ctx: Context, settings: Settings) -> Batch:
-    raw_groups = decode_envelope(body)
     parsed = Batch(ctx)
-    groups: list[tuple[int, Group | None, msgspec.Raw]] = []
-    items = 0
-    for i, raw in enumerate(raw_groups):
-        group = decode_group(raw, i, parsed)
-        groups.append((i, group, raw))
-        items += len(group.payload) if group else 0
+    groups: list[tuple[int, Group | None, msgspec.Raw | None]]
+    try:
+        groups = [(i, g, None) for i, g in enumerate(msgspec.json.decode(body, type=Groups).track)]
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        # Some group (or the body) is malformed: decode group by group to reject only that one.
+        raw_groups = decode_envelope(body)
+        groups = [(i, decode_group(raw, i, parsed), raw) for i, raw in enumerate(raw_groups)]
+    items = sum(len(group.payload) for _, group, _ in groups if group is not None)
     if items > settings.max_items_per_request:
         raise PayloadTooLarge(
             f"request carries {items} payload items; at most "
@@ -86,15 +88,17 @@ def decode_group(raw: msgspec.Raw, i: int, parsed: Batch) -> Group | None:
 
 
 def parse_group(
-    group: Group, i: int, raw: msgspec.Raw, ctx: Context, settings: Settings, parsed: Batch
+    group: Group, i: int, raw: msgspec.Raw | None, ctx: Context, settings: Settings, parsed: Batch
 ) -> None:
     prefix = f"track[{i}]"
     try:
         rules.check_string("name", group.name, settings.max_string_length)
-        rules.check_string("type", group.type, settings.max_string_length)
+        if group.type is not None:
+            rules.check_string("type", group.type, settings.max_string_length)
     except rules.Invalid as bad:
+        text = _text(raw) if raw is not None else msgspec.json.encode(group).decode()
         parsed.rejected.append(
-            Rejection(i, None, _join(prefix, bad.path), bad.message, bad.reason, _text(raw))
+            Rejection(i, None, _join(prefix, bad.path), bad.message, bad.reason, text)
         )
         return
     lines: dict[str, int] = {}
@@ -183,9 +187,16 @@ def build_row(
     settings: Settings,
 ) -> EventRow:
     limit = settings.max_string_length
-    for field in ID_FIELDS:
-        rules.check_string(field, getattr(item, field), limit)
-    if not any(rules.is_identity(getattr(item, f)) for f in IDENTITY_FIELDS):
+    ids = astuple(item)[: len(ID_FIELDS)]  # Item declares the id fields first, in this order
+    for field, value in zip(ID_FIELDS, ids, strict=True):
+        if value is not None:
+            rules.check_string(field, value, limit)
+    if not (
+        rules.is_identity(item.userId)
+        or rules.is_identity(item.profileId)
+        or rules.is_identity(item.accountId)
+        or rules.is_identity(item.productId)
+    ):
         raise rules.Invalid("", _IDENTITY_RULE, "identity")
     if item.timestamp is None:
         timestamp = ctx.received_at

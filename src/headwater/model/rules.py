@@ -53,9 +53,7 @@ def is_identity(value: str | None) -> bool:
     return value is not None and value.strip().lower() not in BLOCKED_IDENTITIES
 
 
-def check_string(path: str, value: str | None, max_length: int) -> None:
-    if value is None:
-        return
+def check_string(path: str, value: str, max_length: int) -> None:
     if len(value) > max_length:
         raise Invalid(path, f"must be at most {max_length} characters, got {len(value)}", "length")
     if not value.strip():
@@ -115,8 +113,10 @@ def check_time_bounds(ms: int, received_ms: int, max_skew_seconds: int) -> None:
 
 def object_text(path: str, raw: msgspec.Raw, max_bytes: int, max_depth: int) -> str | None:
     """The JSON text of an object field, or None when absent or null."""
+    if raw is NULL:
+        return None
     body = bytes(raw)
-    if raw is NULL or body == b"null":
+    if body == b"null":
         return None
     if not body.startswith(b"{"):
         raise Invalid(path, f"must be a JSON object, got {_json_kind(body)}", "type")

@@ -15,10 +15,16 @@ class Envelope(msgspec.Struct):
     track: list[msgspec.Raw]
 
 
-class Group(msgspec.Struct):
+class Group(msgspec.Struct, omit_defaults=True):
     name: str
     payload: list[msgspec.Raw]
     type: str | None = None
+
+
+class Groups(msgspec.Struct):
+    """The envelope decoded in one pass: the fast path when every group is well formed."""
+
+    track: list[Group]
 
 
 class Item(msgspec.Struct, forbid_unknown_fields=True):
@@ -52,5 +58,4 @@ ID_FIELDS = (
     "anotherAccountId",
     "productId",
 )
-IDENTITY_FIELDS = ("userId", "profileId", "accountId", "productId")
 OBJECT_FIELDS = ("data", "userAttributes", "accountAttributes", "sessionAttributes")

