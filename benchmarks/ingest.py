@@ -50,7 +50,7 @@ from typing import Any
 
 from headwater.config import Settings
 from headwater.model.event import EventRow
-from headwater.store.sqlite.store import _INSERT_EVENT, SQLiteStore, connect
+from headwater.store.sqlite.store import SQLiteStore, connect, insert_events
 
 TRACK_PATH = "/v1/default/projects/default/track"
 SDK_GROUPS_PER_REQUEST = 50  # the SDK's flush size: one group (one item) per event
@@ -456,7 +456,7 @@ def floor(
         start = time.perf_counter()
         for at in range(0, len(rows), batch):
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(_INSERT_EVENT, rows[at : at + batch])
+            insert_events(conn, rows[at : at + batch])
             conn.execute("COMMIT")
         seconds = time.perf_counter() - start
         if spec.timed:

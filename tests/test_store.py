@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from headwater.model.event import Batch, Context, EventRow, Rejection
 from headwater.store.base import EventQuery, Store
 
@@ -91,3 +93,15 @@ def test_tenancy_records(store: Store) -> None:
     store.create_key(project.id, "pre", "digest", ["ingest"], NOW)
     key = store.find_key("pre")
     assert key is not None and key.project == project and key.scopes == frozenset({"ingest"})
+
+
+@pytest.mark.parametrize("count", [0, 1, 255, 256, 257, 700])
+def test_large_batches_dedup_exactly(store: Store, count: int) -> None:
+    project, _ = store.ensure_project("acme", "web", NOW)
+    ctx = Context(project.id, None, "key", NOW)
+    rows = [row(project.id, "E", str(i)) for i in range(count)]
+    [first] = store.write([Batch(ctx, rows + rows[: count // 2])])
+    assert (first.accepted, first.duplicates) == (count, count // 2)
+    [again] = store.write([Batch(ctx, rows)])
+    assert (again.accepted, again.duplicates) == (0, count)
+    assert len(store.query_events(EventQuery(project.id, limit=1000))) == count

@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 
 from headwater.errors import StoreError
-from headwater.model.event import EVENT_COLUMNS, Batch, WriteResult
+from headwater.model.event import EVENT_COLUMNS, Batch, EventRow, WriteResult
 from headwater.store.base import EventQuery, KeyRecord, Project, QuarantineEntry, Source
 from headwater.store.migrations import migrations
 
-_INSERT_EVENT = (
-    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
-    "ON CONFLICT (project_id, event_id, event_name, line) DO NOTHING"
-)
+_EVENT_VALUES = f"({', '.join('?' * len(EVENT_COLUMNS))})"
+_MAX_ROWS_PER_STATEMENT = 256  # x 22 columns, far below SQLite's 32766 bound parameters
+
+
+@functools.cache
+def _insert_events_sql(rows: int) -> str:
+    return (
+        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+        f"VALUES {', '.join([_EVENT_VALUES] * rows)} "
+        "ON CONFLICT (project_id, event_id, event_name, line) DO NOTHING"
+    )
+
+
+def insert_events(conn: sqlite3.Connection, rows: Sequence[EventRow]) -> int:
+    """Insert `rows`, skipping those already stored (invariant 2); the number inserted.
+
+    Multi-row statements in power-of-two sizes (so at most nine distinct statements are ever
+    prepared): sqlite3 releases the GIL around every statement, and with `executemany` that is
+    once per row. Measured beside a busy event-loop thread, executemany fell to 315 rows/s
+    (each row waited out the 5 ms GIL switch interval); 256-row statements kept 13,000.
+    """
+    before = conn.total_changes
+    at, size = 0, _MAX_ROWS_PER_STATEMENT
+    while at < len(rows):
+        while size > len(rows) - at:
+            size //= 2
+        conn.execute(_insert_events_sql(size), list(chain.from_iterable(rows[at : at + size])))
+        at += size
+    return conn.total_changes - before
+
+
 _QUARANTINE_COLUMNS = (
     "project_id, source_id, key_prefix, received_at, group_index, item_index, "
     "event_name, type, line, path, reason, message, raw"
@@ -221,9 +249,7 @@ class SQLiteStore:
         results = []
         with self._transaction() as conn:
             for batch in batches:
-                before = conn.total_changes
-                conn.executemany(_INSERT_EVENT, batch.events)
-                inserted = conn.total_changes - before
+                inserted = insert_events(conn, batch.events)
                 if batch.rejected:
                     conn.executemany(_INSERT_QUARANTINE, _quarantine_rows(batch))
                 results.append(WriteResult(inserted, len(batch.events) - inserted))
@@ -281,9 +307,7 @@ class SQLiteStore:
 
     def resolve_quarantine(self, entry: QuarantineEntry, batch: Batch, now: int) -> WriteResult:
         with self._transaction() as conn:
-            before = conn.total_changes
-            conn.executemany(_INSERT_EVENT, batch.events)
-            inserted = conn.total_changes - before
+            inserted = insert_events(conn, batch.events)
             if batch.rejected:
                 conn.executemany(_INSERT_QUARANTINE, _quarantine_rows(batch))
             conn.execute(
