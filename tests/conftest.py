@@ -13,18 +13,47 @@ from litestar.testing import TestClient
 
 from headwater.api.app import create_app
 from headwater.config import Settings
+from headwater.model.event import EventRow
 from headwater.store.base import Store
 from headwater.store.sqlite.store import SQLiteStore
 from headwater.tenancy import provision
 from headwater.tenancy.provision import NewKey
 
 BACKENDS = ["sqlite"]
+NOW = 1_714_631_904_000
 
 
 def basic(api_key: str) -> dict[str, str]:
     prefix, _, secret = api_key.partition(".")
     token = base64.b64encode(f"{prefix}:{secret}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
+
+
+def row(project_id: int, name: str, event_id: str, line: int = 0, ts: int = NOW) -> EventRow:
+    return EventRow(
+        project_id,
+        None,
+        name,
+        event_id,
+        line,
+        None,
+        None,
+        "u1",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        ts,
+        NOW,
+        '{"a":1}',
+        None,
+        None,
+        None,
+        None,
+        "key",
+    )
 
 
 @dataclasses.dataclass

@@ -4,37 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from headwater.model.event import Batch, Context, EventRow, Rejection
+from headwater.model.event import Batch, Context, Rejection
 from headwater.store.base import EventQuery, Store
-
-NOW = 1_714_631_904_000
-
-
-def row(project_id: int, name: str, event_id: str, line: int = 0, ts: int = NOW) -> EventRow:
-    return EventRow(
-        project_id,
-        None,
-        name,
-        event_id,
-        line,
-        None,
-        None,
-        "u1",
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        ts,
-        NOW,
-        '{"a":1}',
-        None,
-        None,
-        None,
-        None,
-        "key",
-    )
+from tests.conftest import NOW, row
 
 
 def test_migrate_is_idempotent(store: Store) -> None:

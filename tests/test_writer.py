@@ -10,37 +10,14 @@ import pytest
 
 from headwater.errors import Overloaded, StoreError
 from headwater.ingest.writer import Writer
-from headwater.model.event import Batch, Context, EventRow, WriteResult
+from headwater.model.event import Batch, Context, WriteResult
+from tests.conftest import row
 
 CTX = Context(1, None, "k", 1_714_631_904_000)
 
 
 def batch(n: int, tag: str = "") -> Batch:
-    row = EventRow(
-        1,
-        None,
-        "E",
-        tag,
-        0,
-        None,
-        None,
-        "u",
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        CTX.received_at,
-        CTX.received_at,
-        None,
-        None,
-        None,
-        None,
-        None,
-        "k",
-    )
-    return Batch(CTX, events=[row] * n)
+    return Batch(CTX, events=[row(1, "E", tag)] * n)
 
 
 class Recorder:
