@@ -1,0 +1,268 @@
+"""The Store contract implemented once in SQL common to SQLite and PostgreSQL.
+
+A backend supplies connections, transactions, its migrations and its bulk insert of events;
+every other query is written here once, with `?` placeholders (the PostgreSQL store
+translates them). Backends therefore cannot drift apart on tenancy, reads or quarantine.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from headwater.errors import BadRequest
+from headwater.model.event import EVENT_COLUMNS, Batch, EventRow, WriteResult
+from headwater.store.base import EventQuery, KeyRecord, Project, QuarantineEntry, Source
+from headwater.store.migrations import migrations
+
+QUARANTINE_COLUMNS = (
+    "project_id, source_id, key_prefix, received_at, group_index, item_index, "
+    "event_name, type, line, path, reason, message, raw"
+)
+INSERT_QUARANTINE = f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) VALUES ({', '.join('?' * 13)})"
+SELECT_QUARANTINE = f"SELECT id, {QUARANTINE_COLUMNS}, status, resolved_at FROM quarantine"
+SELECT_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)}, seq FROM events"
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """What a transaction exposes: sqlite3.Connection as is, psycopg behind an adapter."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
+
+
+def quarantine_rows(batch: Batch) -> list[tuple[object, ...]]:
+    ctx = batch.ctx
+    return [
+        (ctx.project_id, ctx.source_id, ctx.key_prefix, ctx.received_at, r.group, r.item,
+         r.event_name, r.type, r.line, r.path, r.reason, r.message, r.raw)
+        for r in batch.rejected
+    ]  # fmt: skip
+
+
+class SQLStore(abc.ABC):
+    backend: str  # the folder of its migrations
+
+    # -- what a backend supplies ---------------------------------------------------
+
+    @abc.abstractmethod
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        """A write transaction: committed on success, rolled back on error."""
+
+    @abc.abstractmethod
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abc.abstractmethod
+    def _insert_events(self, conn: Connection, batches: Sequence[Sequence[EventRow]]) -> list[int]:
+        """Insert each batch's rows, skipping stored keys; how many of each were inserted.
+
+        A key repeated within the call counts for its first batch only (invariant 2).
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def _lock_for_migrations(self, conn: Connection) -> None:
+        """Serialize concurrent migrators inside the migration transaction."""
+
+    # -- schema --------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        with self._transaction() as conn:
+            self._lock_for_migrations(conn)
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"
+            )
+            done = {v for (v,) in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+            applied = []
+            for version, script in migrations(self.backend):
+                if version in done:
+                    continue
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+                applied.append(version)
+        return applied
+
+    def ping(self) -> None:
+        self._read("SELECT 1")
+
+    # -- tenancy -------------------------------------------------------------------
+
+    def ensure_project(self, org: str, project: str, now: int) -> tuple[Project, bool]:
+        found = self.find_project(org, project)
+        if found:
+            return found, False
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO orgs (slug, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (org, now),
+            )
+            (org_id,) = conn.execute("SELECT id FROM orgs WHERE slug = ?", (org,)).fetchone()
+            created = conn.execute(
+                "INSERT INTO projects (org_id, slug, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (org_id, project, now),
+            ).rowcount
+            (project_id,) = conn.execute(
+                "SELECT id FROM projects WHERE org_id = ? AND slug = ?", (org_id, project)
+            ).fetchone()
+        return Project(project_id, org, project), created == 1
+
+    def find_project(self, org: str, project: str) -> Project | None:
+        rows = self._read(
+            "SELECT p.id FROM projects p JOIN orgs o ON o.id = p.org_id "
+            "WHERE o.slug = ? AND p.slug = ?",
+            (org, project),
+        )
+        return Project(rows[0][0], org, project) if rows else None
+
+    def has_projects(self) -> bool:
+        return bool(self._read("SELECT 1 FROM projects LIMIT 1"))
+
+    def ensure_source(self, project_id: int, name: str, source_id: str, now: int) -> Source:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO sources (project_id, id, name, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (project_id, source_id, name, now),
+            )
+            found = conn.execute(
+                "SELECT id FROM sources WHERE project_id = ? AND name = ?", (project_id, name)
+            ).fetchone()
+        if found is None:
+            raise BadRequest(f"source id {source_id} is already used by another source", "id")
+        return Source(project_id, found[0], name)
+
+    def find_source(self, project_id: int, source_id: str) -> Source | None:
+        rows = self._read(
+            "SELECT name FROM sources WHERE project_id = ? AND id = ?", (project_id, source_id)
+        )
+        return Source(project_id, source_id, rows[0][0]) if rows else None
+
+    def list_sources(self, project_id: int) -> list[Source]:
+        rows = self._read(
+            "SELECT id, name FROM sources WHERE project_id = ? ORDER BY created_at, id",
+            (project_id,),
+        )
+        return [Source(project_id, i, n) for i, n in rows]
+
+    def create_key(
+        self, project_id: int, prefix: str, secret_sha256: str, scopes: Sequence[str], now: int
+    ) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO api_keys (prefix, project_id, secret_sha256, scopes, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (prefix, project_id, secret_sha256, ",".join(scopes), now),
+            )
+
+    def find_key(self, prefix: str) -> KeyRecord | None:
+        rows = self._read(
+            "SELECT k.project_id, o.slug, p.slug, k.secret_sha256, k.scopes, k.revoked_at "
+            "FROM api_keys k JOIN projects p ON p.id = k.project_id "
+            "JOIN orgs o ON o.id = p.org_id WHERE k.prefix = ?",
+            (prefix,),
+        )
+        if not rows:
+            return None
+        project_id, org, slug, digest, scopes, revoked = rows[0]
+        project = Project(project_id, org, slug)
+        return KeyRecord(prefix, project, digest, frozenset(scopes.split(",")), revoked is not None)
+
+    # -- ingest --------------------------------------------------------------------
+
+    def write(self, batches: Sequence[Batch]) -> list[WriteResult]:
+        with self._transaction() as conn:
+            inserted = self._insert_events(conn, [b.events for b in batches])
+            rejected = [row for b in batches for row in quarantine_rows(b)]
+            if rejected:
+                conn.executemany(INSERT_QUARANTINE, rejected)
+        return [WriteResult(n, len(b.events) - n) for n, b in zip(inserted, batches, strict=True)]
+
+    # -- reads ---------------------------------------------------------------------
+
+    def query_events(self, query: EventQuery) -> list[tuple[object, ...]]:
+        where = ["project_id = ?"]
+        params: list[object] = [query.project_id]
+        for column, value in (
+            ("user_id", query.user_id),
+            ("profile_id", query.profile_id),
+            ("account_id", query.account_id),
+            ("event_name", query.event_name),
+            ("event_id", query.event_id),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.since is not None:
+            where.append("timestamp >= ?")
+            params.append(query.since)
+        if query.until is not None:
+            where.append("timestamp < ?")
+            params.append(query.until)
+        order = "DESC" if query.descending else "ASC"
+        if query.after is not None:
+            where.append(f"(timestamp, seq) {'<' if query.descending else '>'} (?, ?)")
+            params.extend(query.after)
+        # An eventId matches a handful of rows: the unary + keeps SQLite's planner on the
+        # dedup index (then a tiny sort) instead of walking the project's time index.
+        plus = "+" if query.event_id is not None else ""
+        sql = (
+            f"{SELECT_EVENTS} WHERE {' AND '.join(where)} "
+            f"ORDER BY {plus}timestamp {order}, {plus}seq {order} LIMIT ?"
+        )
+        return self._read(sql, [*params, query.limit])
+
+    def list_quarantine(
+        self, project_id: int, status: str | None, after_id: int, limit: int
+    ) -> list[QuarantineEntry]:
+        sql = f"{SELECT_QUARANTINE} WHERE project_id = ? AND id > ?"
+        params: list[object] = [project_id, after_id]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        rows = self._read(f"{sql} ORDER BY id LIMIT ?", [*params, limit])
+        return [QuarantineEntry(*row) for row in rows]
+
+    def last_quarantine_id(self, project_id: int) -> int:
+        rows = self._read("SELECT max(id) FROM quarantine WHERE project_id = ?", (project_id,))
+        return int(rows[0][0] or 0)
+
+    def resolve_quarantine(self, entry: QuarantineEntry, batch: Batch, now: int) -> WriteResult:
+        with self._transaction() as conn:
+            [inserted] = self._insert_events(conn, [batch.events])
+            if batch.rejected:
+                conn.executemany(INSERT_QUARANTINE, quarantine_rows(batch))
+            conn.execute(
+                "UPDATE quarantine SET status = 'replayed', resolved_at = ? WHERE id = ?",
+                (now, entry.id),
+            )
+        return WriteResult(inserted, len(batch.events) - inserted)
+
+    def requarantine(self, entry: QuarantineEntry, path: str, reason: str, message: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE quarantine SET path = ?, reason = ?, message = ? WHERE id = ?",
+                (path, reason, message, entry.id),
+            )
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration file: split on semicolons that end a line."""
+    for statement in script.split(";\n"):
+        if statement.strip():
+            yield statement
