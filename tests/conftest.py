@@ -15,11 +15,13 @@ from headwater.api.app import create_app
 from headwater.config import Settings
 from headwater.model.event import EventRow
 from headwater.store.base import Store
+from headwater.store.postgres.store import PostgresStore
 from headwater.store.sqlite.store import SQLiteStore
 from headwater.tenancy import provision
 from headwater.tenancy.provision import NewKey
+from tests import postgres
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
 NOW = 1_714_631_904_000
 
 
@@ -71,11 +73,20 @@ class Tenant:
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """The contract fixture: every store test runs once per backend."""
-    opened = SQLiteStore(str(tmp_path / "headwater.db"))
-    opened.migrate()
-    yield opened
-    opened.close()
+    """The contract fixture: every test that uses a store runs once per backend."""
+    opened: Store
+    if request.param == "sqlite":
+        opened = SQLiteStore(str(tmp_path / "headwater.db"))
+        opened.migrate()
+        yield opened
+        opened.close()
+        return
+    postgres.require()
+    with postgres.fresh_schema() as url:
+        opened = PostgresStore(url, max_size=4)
+        opened.migrate()
+        yield opened
+        opened.close()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from headwater.config import Settings
 from headwater.ingest.normalize import parse_body
 from headwater.model.event import Context
 from headwater.store.sqlite.store import SQLiteStore
+from tests import postgres
 
 
 def run(*args: str, input: str | None = None) -> tuple[int, str]:
@@ -61,9 +62,26 @@ def test_migrate(tmp_path: Path) -> None:
     assert run("migrate", "--db", db) == (0, "up to date\n")
 
 
-def test_postgres_urls_are_refused_clearly(tmp_path: Path) -> None:
-    code, out = run("migrate", "--database-url", "postgresql://localhost/test")
-    assert code == 2 and "PostgreSQL is not supported" in out
+def test_migrate_on_postgres() -> None:
+    postgres.require()
+    with postgres.fresh_schema() as url:
+        assert run("migrate", "--database-url", url) == (0, "applied migrations: 1\n")
+        assert run("migrate", "--database-url", url) == (0, "up to date\n")
+        code, out = run(
+            "keys", "create", "--database-url", url, "--org", "a", "--project", "b", "--json"
+        )
+        assert code == 0 and json.loads(out)["org"] == "a"
+
+
+def test_unsupported_database_urls_are_refused() -> None:
+    code, out = run("migrate", "--database-url", "mysql://localhost/test")
+    assert code == 2 and "expected postgresql://… or sqlite:///PATH" in out
+
+
+def test_unreachable_postgres_is_a_clear_error() -> None:
+    url = "postgresql://postgres@127.0.0.1:1/nothing?connect_timeout=1"
+    code, out = run("migrate", "--database-url", url)
+    assert code == 1 and "PostgreSQL unavailable (connect)" in out
 
 
 def test_quarantine_list_and_replay(tmp_path: Path) -> None:

@@ -30,10 +30,13 @@ def test_invalid_values_name_the_setting(env: dict[str, str], message: str) -> N
 
 
 def test_database_urls() -> None:
-    assert Settings(database_url="sqlite:///tmp/x.db").sqlite_path == "tmp/x.db"
-    assert Settings(db="a.db").sqlite_path == "a.db"
-    with pytest.raises(ConfigError, match="expected sqlite:///PATH"):
-        _ = Settings(database_url="mysql://x").sqlite_path
+    assert Settings(database_url="sqlite:///tmp/x.db").store == ("sqlite", "tmp/x.db")
+    assert Settings(db="a.db").store == ("sqlite", "a.db")
+    url = "postgresql://hw:secret@db:5432/hw"
+    assert Settings(database_url=url).store == ("postgres", url)
+    assert Settings(database_url=url).store_label == "postgresql://hw:***@db:5432/hw"
+    with pytest.raises(ConfigError, match="expected postgresql://… or sqlite:///PATH"):
+        _ = Settings(database_url="mysql://x").store
 
 
 def test_worker_environment_round_trips() -> None:

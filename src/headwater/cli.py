@@ -23,7 +23,7 @@ from headwater.tenancy import keys, provision
 def _settings(**overrides: Any) -> Settings:
     try:
         settings = Settings.from_env(overrides)
-        settings.sqlite_path  # noqa: B018 - refuses an unsupported database URL up front
+        settings.store  # noqa: B018 - refuses an unsupported database URL up front
         return settings
     except HeadwaterError as exc:
         raise click.UsageError(exc.message) from None
@@ -88,7 +88,7 @@ def serve(
         click.echo(f"  Source id: {created.source_id}")
         click.echo(f"  Track URL: {base}/v1/default/projects/default/track")
         click.echo("Store the key now: only a hash of it is kept.")
-    click.echo(f"Headwater listening on {base} (store: {settings.sqlite_path})")
+    click.echo(f"Headwater listening on {base} (store: {settings.store_label})")
     sys.stdout.flush()
     os.environ.update(settings.as_env())  # worker processes read their settings from here
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -29,7 +30,19 @@ def env_name(name: str) -> str:
 class Settings:
     db: str = _setting("headwater.db", "Path of the embedded SQLite database file.")
     database_url: str = _setting(
-        "", "Database URL; `sqlite:///PATH` selects SQLite at PATH and overrides `db`."
+        "",
+        "Database URL, overriding `db`: `postgresql://user@host:5432/dbname` for PostgreSQL "
+        "(a libpq URL; `?options=-csearch_path%3Dname` selects a schema), "
+        "`sqlite:///PATH` for SQLite.",
+    )
+    pg_pool_min_size: int = _setting(1, "PostgreSQL: connections each server process keeps open.")
+    pg_pool_max_size: int = _setting(
+        10, "PostgreSQL: most connections one server process opens (writer plus readers)."
+    )
+    pg_pool_timeout: float = _setting(
+        5.0,
+        "PostgreSQL: seconds a request waits for a connection; then 503 with Retry-After "
+        "(also how long start-up waits for the database).",
     )
     host: str = _setting("127.0.0.1", "Address the HTTP server binds to.")
     port: int = _setting(8080, "Port the HTTP server listens on.")
@@ -112,9 +125,12 @@ class Settings:
             "max_object_depth",
             "writer_batch_events",
             "writer_queue_events",
+            "pg_pool_max_size",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be at least 1, got {getattr(self, name)}")
+        if self.pg_pool_min_size > self.pg_pool_max_size:
+            raise ConfigError("setting pg_pool_min_size must not exceed pg_pool_max_size")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(
                 f"setting log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}"
@@ -130,19 +146,26 @@ class Settings:
         return {env_name(f.name): str(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @property
-    def sqlite_path(self) -> str:
-        """The SQLite file this configuration selects; ConfigError for other backends."""
+    def store(self) -> tuple[str, str]:
+        """(backend, location): ("sqlite", path) or ("postgres", url); ConfigError otherwise."""
         url = self.database_url
         if not url:
-            return self.db
+            return "sqlite", self.db
         if url.startswith("sqlite:///"):
-            return url.removeprefix("sqlite:///")
+            return "sqlite", url.removeprefix("sqlite:///")
         if url.startswith(("postgresql://", "postgres://")):
-            raise ConfigError(
-                "PostgreSQL is not supported by this version of Headwater yet; "
-                "use --db PATH for the embedded SQLite store"
-            )
-        raise ConfigError(f"unsupported database URL {url!r}: expected sqlite:///PATH")
+            return "postgres", url
+        raise ConfigError(
+            f"unsupported database URL {url!r}: expected postgresql://… or sqlite:///PATH"
+        )
+
+    @property
+    def store_label(self) -> str:
+        """Where the data lives, for humans: the SQLite path or the URL without a password."""
+        backend, location = self.store
+        if backend == "sqlite":
+            return location
+        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", location)
 
 
 def _parse(field: dataclasses.Field[Any], raw: Any) -> Any:

@@ -7,6 +7,7 @@ class HeadwaterError(Exception):
     """Base of every error Headwater raises on purpose."""
 
     status = 500
+    retry_after: int | None = None  # seconds, for errors a client should retry
 
     def __init__(self, message: str, path: str | None = None) -> None:
         super().__init__(message)
@@ -49,16 +50,18 @@ class UnsupportedMediaType(HeadwaterError):
 
 
 class Overloaded(HeadwaterError):
-    """The writer queue is full or the store is unavailable; the client should retry."""
+    """The writer queue is full; the client should retry."""
 
     status = 503
-
-    def __init__(self, message: str, retry_after: int = 1) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    retry_after = 1
 
 
 class StoreError(HeadwaterError):
     """A storage failure, wrapped at the store boundary."""
 
     status = 503
+    retry_after = 1
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached (down, restarting, pool exhausted): retry shortly."""

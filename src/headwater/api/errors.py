@@ -10,7 +10,7 @@ from litestar import Response
 from litestar.exceptions import HTTPException
 
 from headwater.api.services import AnyRequest
-from headwater.errors import HeadwaterError, Overloaded
+from headwater.errors import HeadwaterError
 
 log = logging.getLogger("headwater.api")
 JSON = "application/json"
@@ -24,7 +24,7 @@ def error_body(message: str, path: str | None = None) -> bytes:
 
 
 def error_headers(exc: HeadwaterError) -> dict[str, str]:
-    return {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else {}
+    return {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
 
 
 def error_response(

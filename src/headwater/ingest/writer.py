@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from headwater.errors import HeadwaterError, Overloaded, StoreError
+from headwater.errors import HeadwaterError, Overloaded, StoreError, StoreUnavailable
 from headwater.metrics import METRICS
 from headwater.model.event import Batch, WriteResult
 
@@ -55,11 +55,10 @@ class Writer:
         size = _size(batch)
         with self._cond:
             if self._stopping:
-                raise Overloaded("the server is shutting down; retry", retry_after=1)
+                raise Overloaded("the server is shutting down; retry")
             if self._queued and self._queued + size > self._queue_events:
                 raise Overloaded(
-                    f"the writer queue is full ({self._queued} events waiting); retry later",
-                    retry_after=1,
+                    f"the writer queue is full ({self._queued} events waiting); retry later"
                 )
             self._queue.append((batch, loop, future))
             self._queued += size
@@ -106,6 +105,9 @@ class Writer:
     def _commit(self, taken: list[_Pending]) -> None:
         try:
             results = self._write([batch for batch, _, _ in taken])
+        except StoreUnavailable as exc:  # the database is away: retrying one by one cannot help
+            log.error("write failed: %s", exc.message)
+            _settle(taken, [exc] * len(taken))
         except HeadwaterError as exc:
             if len(taken) > 1:
                 # One poisoned request must not fail its neighbours: retry them one by one.

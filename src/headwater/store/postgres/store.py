@@ -1,0 +1,121 @@
+"""The PostgreSQL store: psycopg 3, a connection pool, set-based inserts.
+
+Many server processes (and hosts) share one database: the dedup key is a unique index, so
+the same batch written concurrently by two processes is stored once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from headwater.errors import StoreError, StoreUnavailable
+from headwater.model.event import EVENT_COLUMNS, EventRow
+from headwater.store.sql import Connection, SQLStore
+
+log = logging.getLogger("headwater.store")
+
+_INTEGER_COLUMNS = {"project_id", "line", "timestamp", "received_at"}
+_ARRAYS = ", ".join(f"%b::{'bigint' if c in _INTEGER_COLUMNS else 'text'}[]" for c in EVENT_COLUMNS)
+# One statement per commit, however many rows: the rows travel as one array per column.
+# Ordered by the key so that concurrent writers take index locks in the same order and
+# cannot deadlock; conflicts (already stored) are skipped and reported by absence.
+_INSERT_EVENTS = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+    f"SELECT * FROM unnest({_ARRAYS}) AS t ({', '.join(EVENT_COLUMNS)}) "
+    "ORDER BY project_id, event_id, event_name, line "
+    "ON CONFLICT (project_id, event_id, event_name, line) DO NOTHING "
+    "RETURNING project_id, event_id, event_name, line"
+)
+_MIGRATION_LOCK = 0x68656164  # any constant: serializes `migrate` across processes
+
+
+@functools.cache
+def _pg(sql: str) -> str:
+    """The shared SQL's `?` placeholders in psycopg's style."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _Connection:
+    """A psycopg connection that speaks the shared SQL."""
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        return self.raw.execute(_pg(sql), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.raw.cursor() as cursor:
+            cursor.executemany(_pg(sql), rows)
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Driver errors become the Headwater tree: unreachable → StoreUnavailable (503)."""
+    try:
+        yield
+    except PoolTimeout as exc:
+        raise StoreUnavailable(f"PostgreSQL unavailable ({action}): no connection: {exc}") from exc
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        raise StoreUnavailable(f"PostgreSQL unavailable ({action}): {exc}") from exc
+    except psycopg.Error as exc:
+        raise StoreError(f"PostgreSQL {action} failed: {exc}") from exc
+
+
+class PostgresStore(SQLStore):
+    backend = "postgres"
+
+    def __init__(self, url: str, min_size: int = 1, max_size: int = 10, timeout: float = 5.0):
+        self._pool = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs={"autocommit": True},
+            # A connection broken by a database restart is replaced, not handed out.
+            check=ConnectionPool.check_connection,
+            reconnect_timeout=24 * 3600,
+            open=False,
+            name="headwater",
+        )
+        with _translated("connect"):
+            self._pool.open(wait=True, timeout=timeout)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with _translated("write"), self._pool.connection() as raw, raw.transaction():
+            yield _Connection(raw)
+
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with _translated("read"), self._pool.connection() as raw:
+            return raw.execute(_pg(sql), params).fetchall()
+
+    def _lock_for_migrations(self, conn: Connection) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+
+    def _insert_events(self, conn: Connection, batches: Sequence[Sequence[EventRow]]) -> list[int]:
+        owner: dict[tuple[Any, ...], int] = {}  # key → the first batch that carries it
+        rows: list[EventRow] = []
+        for index, batch in enumerate(batches):
+            for row in batch:
+                key = (row.project_id, row.event_id, row.event_name, row.line)
+                if key not in owner:
+                    owner[key] = index
+                    rows.append(row)
+        inserted = [0] * len(batches)
+        if rows:
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            cursor = cast(_Connection, conn).raw.execute(_INSERT_EVENTS, columns)
+            for key in cursor.fetchall():
+                inserted[owner[tuple(key)]] += 1
+        return inserted
+
+    def close(self) -> None:
+        self._pool.close()
