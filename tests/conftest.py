@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,21 @@ def tenant(store: Store) -> Tenant:
 @pytest.fixture
 def other_tenant(store: Store) -> Tenant:
     return Tenant(provision.create_key(store, "globex", "app"))
+
+
+@contextmanager
+def database(backend: str, folder: Path) -> Iterator[str]:
+    """A database URL for live servers: a SQLite file in `folder`, or a fresh PG schema."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'shared.db'}"
+        return
+    postgres.require()
+    with postgres.fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every live-server test that takes this runs once per backend."""
+    with database(request.param, tmp_path) as url:
+        yield url

@@ -2,7 +2,9 @@
 
 The server runs in its own session, so the granian supervisor and every worker it spawns share
 one process group: `stop()` and `kill()` reach all of them. `kill()` is a crash (SIGKILL to
-the whole group); `restart()` starts a new server on the same SQLite file and the same port.
+the whole group); `restart()` starts a new server on the same database and the same port.
+A server runs on its own SQLite file unless given a `database_url` (several servers can share
+one); `api_key` skips reading the bootstrap key, which only the first server of a store prints.
 """
 
 from __future__ import annotations
@@ -49,17 +51,23 @@ class LiveServer:
     """One `headwater serve` subprocess with its own database file in `workdir`."""
 
     def __init__(
-        self, workdir: Path, workers: int = 1, env: Mapping[str, str] | None = None
+        self,
+        workdir: Path,
+        workers: int = 1,
+        env: Mapping[str, str] | None = None,
+        database_url: str | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.workers = workers
         self.env = dict(env or {})  # extra HEADWATER_* settings for the server
         self.db_path = workdir / "headwater.db"
+        self.database_url = database_url
         self.log_path = workdir / "server.log"
         self.port = free_port()
         self.org = "default"
         self.project = "default"
-        self.api_key = ""
+        self.api_key = api_key or ""
         self.source_id = ""
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -100,7 +108,12 @@ class LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
         env.update(self.env)
         self._log = self.log_path.open("ab")
-        command = [str(HEADWATER), "serve", "--db", str(self.db_path), "--port", str(self.port)]
+        store = (
+            ["--database-url", self.database_url]
+            if self.database_url
+            else ["--db", str(self.db_path)]
+        )
+        command = [str(HEADWATER), "serve", *store, "--port", str(self.port)]
         command += ["--workers", str(self.workers)]
         self.process = subprocess.Popen(
             command,
@@ -223,10 +236,14 @@ def _group_alive(pgid: int) -> bool:
 
 @contextlib.contextmanager
 def live_server(
-    workdir: Path, workers: int = 1, env: Mapping[str, str] | None = None
+    workdir: Path,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+    database_url: str | None = None,
+    api_key: str | None = None,
 ) -> Iterator[LiveServer]:
     """A started server, always torn down (even when the test fails)."""
-    server = LiveServer(workdir, workers, env)
+    server = LiveServer(workdir, workers, env, database_url, api_key)
     try:
         server.start()
         yield server

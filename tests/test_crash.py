@@ -59,8 +59,8 @@ def make_body(thread: int, n: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    with live_server(tmp_path, workers=2) as running:
+def server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
+    with live_server(tmp_path, workers=2, database_url=database_url) as running:
         yield running
 
 

@@ -13,6 +13,7 @@ import httpx
 import intempt
 import pytest
 
+from tests.conftest import BACKENDS, database
 from tests.live_server import LiveServer, live_server
 
 
@@ -33,9 +34,12 @@ class Wire:
     answers: list[Any] = dataclasses.field(default_factory=list)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("sdk")) as running:
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp("sdk")
+    with database(request.param, folder) as url, live_server(folder, database_url=url) as running:
         yield running
 
 
