@@ -25,12 +25,15 @@ class JSONFormatter(logging.Formatter):
 
 
 def configure(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JSONFormatter())
-    root = logging.getLogger("headwater")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    """JSON lines on stderr for Headwater (at `level`) and its libraries (warnings and up)."""
+    root = logging.getLogger()
+    if not any(isinstance(h.formatter, JSONFormatter) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JSONFormatter())
+        root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
+    logging.getLogger("headwater").setLevel(level.upper())
 
 
 #: logging.config for granian's own loggers, so the server's lines are JSON on stderr too.

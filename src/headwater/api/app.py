@@ -99,5 +99,6 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
         exception_handlers=HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=None,
+        logging_config=None,  # logs.configure owns logging
         debug=False,
     )

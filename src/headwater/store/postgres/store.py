@@ -81,7 +81,10 @@ class PostgresStore(SQLStore):
             kwargs={"autocommit": True},
             # A connection broken by a database restart is replaced, not handed out.
             check=ConnectionPool.check_connection,
-            reconnect_timeout=24 * 3600,
+            # The pool retries a failed connect with exponential backoff until this timeout,
+            # then starts over from a 1 s delay on the next request: after an outage of any
+            # length the service reconnects within seconds, by itself.
+            reconnect_timeout=5.0,
             open=False,
             name="headwater",
         )
