@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from headwater.errors import BadRequest
 from headwater.model.event import EVENT_COLUMNS, Batch, EventRow, WriteResult
 from headwater.store.base import EventQuery, KeyRecord, Project, QuarantineEntry, Source
-from headwater.store.migrations import migrations
+from headwater.store.migrations import migrations, schema
 
 QUARANTINE_COLUMNS = (
     "project_id, source_id, key_prefix, received_at, group_index, item_index, "
@@ -75,14 +75,27 @@ class SQLStore(abc.ABC):
     def close(self) -> None: ...
 
     @abc.abstractmethod
+    def _tables(self, conn: Connection) -> set[str]:
+        """The names of the tables in the store's schema."""
+
+    @abc.abstractmethod
     def _lock_for_migrations(self, conn: Connection) -> None:
         """Serialize concurrent migrators inside the migration transaction."""
 
     # -- schema --------------------------------------------------------------------
 
     def migrate(self) -> list[int]:
+        """Bring the schema up to date; the migration versions this applied.
+
+        An empty database gets `schema.sql` whole; one that has `schema_migrations` gets the
+        numbered migrations it lacks, in order.
+        """
         with self._transaction() as conn:
             self._lock_for_migrations(conn)
+            tables = self._tables(conn)
+            if not tables:
+                for statement in _statements(schema(self.backend)):
+                    conn.execute(statement)
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"
             )
@@ -91,8 +104,9 @@ class SQLStore(abc.ABC):
             for version, script in migrations(self.backend):
                 if version in done:
                     continue
-                for statement in _statements(script):
-                    conn.execute(statement)
+                if tables:
+                    for statement in _statements(script):
+                        conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
                 applied.append(version)
         return applied

@@ -100,6 +100,12 @@ class PostgresStore(SQLStore):
         with _translated("read"), self._pool.connection() as raw:
             return raw.execute(_pg(sql), params).fetchall()
 
+    def _tables(self, conn: Connection) -> set[str]:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        ).fetchall()
+        return {name for (name,) in rows}
+
     def _lock_for_migrations(self, conn: Connection) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 

@@ -104,6 +104,10 @@ class SQLiteStore(SQLStore):
     def _insert_events(self, conn: Connection, batches: Sequence[Sequence[EventRow]]) -> list[int]:
         return [insert_events(cast(sqlite3.Connection, conn), rows) for rows in batches]
 
+    def _tables(self, conn: Connection) -> set[str]:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return {name for (name,) in rows}
+
     def _lock_for_migrations(self, conn: Connection) -> None:
         """Nothing to do: BEGIN IMMEDIATE already excludes every other writer."""
 
