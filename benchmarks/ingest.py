@@ -1,6 +1,7 @@
 """Ingest benchmark: a real `headwater serve`, driven over HTTP with SDK-shaped track requests.
 
-The server gets its own temporary SQLite file. A separate load-generator process
+The server gets its own temporary SQLite file, or with `--database-url postgresql://…` its
+own new schema in that PostgreSQL database (dropped at the end). A separate load-generator process
 (multiprocessing, spawn) sends the exact body shape the official Intempt Python SDK sends,
 through a minimal asyncio HTTP/1.1 keep-alive client with pre-encoded requests:
 
@@ -9,15 +10,16 @@ through a minimal asyncio HTTP/1.1 keep-alive client with pre-encoded requests:
 
 Each phase prints events/s, requests/s, p50/p99 latency and the server's peak memory
 (sum of VmHWM over the supervisor and its worker processes), beside a FLOOR measured in
-the same run: the same rows, built as `EventRow`s, inserted with the store's own INSERT
-statement into a fresh database with the same schema and indexes, committed in
-transactions of the writer's maximum batch size with the same `synchronous` setting.
-At the end the rows in the server's database file are counted and must equal the number
-of events the server acknowledged.
+the same run: the same rows, built as `EventRow`s, loaded straight into a fresh database
+with the same schema and indexes, in transactions of the writer's maximum batch size
+(SQLite: the store's own `insert_events`, same `synchronous`; PostgreSQL: COPY). At the end
+the rows in the server's database are counted and must equal the number of events the
+server acknowledged.
 
     .venv/bin/python benchmarks/ingest.py              # about 1 minute on 2 cores
     .venv/bin/python benchmarks/ingest.py --quick      # about 15 s
     .venv/bin/python benchmarks/ingest.py --workers 2 --json
+    .venv/bin/python benchmarks/ingest.py --database-url postgresql://postgres@127.0.0.1/test
 """
 
 from __future__ import annotations
@@ -42,14 +44,17 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from headwater.config import Settings
-from headwater.model.event import EventRow
+from headwater.model.event import EVENT_COLUMNS, EventRow
+from headwater.store.postgres.store import PostgresStore
 from headwater.store.sqlite.store import SQLiteStore, connect, insert_events
 
 TRACK_PATH = "/v1/default/projects/default/track"
@@ -333,7 +338,7 @@ def _headwater_command() -> list[str]:
 
 
 class Server:
-    def __init__(self, db: Path, workers: int, env: dict[str, str]) -> None:
+    def __init__(self, database_url: str, workers: int, env: dict[str, str]) -> None:
         self.host = "127.0.0.1"
         self.port = free_port()
         self.output: list[str] = []
@@ -341,8 +346,8 @@ class Server:
             [
                 *_headwater_command(),
                 "serve",
-                "--db",
-                str(db),
+                "--database-url",
+                database_url,
                 "--host",
                 self.host,
                 "--port",
@@ -435,7 +440,33 @@ def server_commits(host: str, port: int) -> tuple[float, float]:
 # -- the floor ---------------------------------------------------------------------------
 
 
-def floor(
+def postgres_floor(
+    specs: Sequence[PhaseSpec], url: str, base_ms: int, project_id: int, key_prefix: str, batch: int
+) -> dict[str, float]:
+    """Rows/s of each timed phase's rows COPied straight into a fresh schema."""
+    store = PostgresStore(url)
+    store.migrate()
+    store.close()
+    rates: dict[str, float] = {}
+    copy_sql = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+    with psycopg.connect(url) as conn:
+        for spec in specs:
+            rows = event_rows(spec, base_ms, project_id, key_prefix, base_ms)
+            start = time.perf_counter()
+            for at in range(0, len(rows), batch):
+                with conn.transaction(), conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+                    for row in rows[at : at + batch]:
+                        copy.write_row(row)
+            seconds = time.perf_counter() - start
+            if spec.timed:
+                rates[spec.name] = len(rows) / seconds
+        (count,) = conn.execute("SELECT count(*) FROM events").fetchone() or (0,)
+    if count != sum(s.events for s in specs):
+        raise RuntimeError(f"floor stored {count} rows, expected {sum(s.events for s in specs)}")
+    return rates
+
+
+def sqlite_floor(
     specs: Sequence[PhaseSpec],
     path: Path,
     base_ms: int,
@@ -469,25 +500,72 @@ def floor(
 
 
 def compare_sample(
-    db: Path, specs: Sequence[PhaseSpec], base_ms: int, project_id: int, key_prefix: str
+    query: Query, specs: Sequence[PhaseSpec], base_ms: int, project_id: int, key_prefix: str
 ) -> list[str]:
     """Check that floor rows equal the server's stored rows (received_at aside)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     columns = ", ".join(EventRow._fields)
     problems = []
     for spec in specs:
         rows = event_rows(spec, base_ms, project_id, key_prefix, 0)
         for row in rows[:: max(1, len(rows) // 50)]:
-            stored = conn.execute(
+            stored = query(
                 f"SELECT {columns} FROM events WHERE project_id = ? AND event_id = ?",
                 (project_id, row.event_id),
-            ).fetchall()
+            )
             expected = row._replace(received_at=0)
             got = [EventRow(*s)._replace(received_at=0) for s in stored]
             if got != [expected]:
                 problems.append(f"{spec.name}: stored {got!r} != floor row {expected!r}")
-    conn.close()
     return problems[:3]
+
+
+# -- databases ---------------------------------------------------------------------------
+
+Query = Callable[[str, Sequence[object]], list[tuple[Any, ...]]]
+
+
+class Databases:
+    """Where the server and the floor keep their rows: SQLite files in a temporary folder, or
+    new schemas in the PostgreSQL database of `--database-url` (dropped by `remove`)."""
+
+    def __init__(self, base_url: str | None, tmp: Path) -> None:
+        self.base_url = base_url
+        self.tmp = tmp
+        self.tag = f"headwater_bench_{os.getpid()}"
+        if base_url:
+            with psycopg.connect(base_url, autocommit=True) as conn:
+                for name in ("server", "floor"):
+                    conn.execute(f"CREATE SCHEMA {self.tag}_{name}")
+
+    @property
+    def postgres(self) -> bool:
+        return self.base_url is not None
+
+    def url(self, name: str) -> str:
+        if self.base_url is None:
+            return f"sqlite:///{self.tmp / (name + '.db')}"
+        joiner = "&" if "?" in self.base_url else "?"
+        return f"{self.base_url}{joiner}options=-csearch_path%3D{self.tag}_{name}"
+
+    @contextlib.contextmanager
+    def query(self, name: str) -> Iterator[Query]:
+        """Run `?`-style SQL against one database."""
+        if self.base_url is None:
+            conn = sqlite3.connect(f"file:{self.tmp / (name + '.db')}?mode=ro", uri=True)
+            try:
+                yield lambda sql, params: conn.execute(sql, params).fetchall()
+            finally:
+                conn.close()
+            return
+        with psycopg.connect(self.url(name)) as pg:
+            yield lambda sql, params: pg.execute(sql.replace("?", "%s"), params).fetchall()
+
+    def remove(self) -> None:
+        if self.base_url:
+            with psycopg.connect(self.base_url, autocommit=True) as conn:
+                for name in ("server", "floor"):
+                    conn.execute(f"DROP SCHEMA IF EXISTS {self.tag}_{name} CASCADE")
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -527,6 +605,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="record each phase with py-spy (must be on PATH or in the venv) into DIR",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary databases")
+    p.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="benchmark on PostgreSQL: a database in which to create (and drop) two schemas",
+    )
     args = p.parse_args(argv)
     if args.events is None:
         args.events = 30_000 if args.quick else 200_000
@@ -573,15 +656,14 @@ def _stop_profile(proc: subprocess.Popen[bytes] | None) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     env = dict(e.split("=", 1) for e in args.env)
     settings = Settings.from_env(environ={**os.environ, **env})
-    tmp = Path(tempfile.mkdtemp(prefix="headwater-bench-"))
-    db = tmp / "server.db"
+    databases = Databases(args.database_url, Path(tempfile.mkdtemp(prefix="headwater-bench-")))
     base_ms = time.time_ns() // 1_000_000
     specs = [
         PhaseSpec("warmup", 3, min(1_000, args.single_events), 1, 8, timed=False),
         PhaseSpec("batched", 1, args.events, SDK_GROUPS_PER_REQUEST, args.connections),
         PhaseSpec("single", 2, args.single_events, 1, args.single_connections),
     ]
-    server = Server(db, args.workers, env)
+    server = Server(databases.url("server"), args.workers, env)
     phases: dict[str, Any] = {}
     acked = sent = 0
     try:
@@ -634,31 +716,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         server.stop()
         output = "".join(server.output)
 
-    stored_conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    (stored,) = stored_conn.execute("SELECT count(*) FROM events").fetchone()
-    (quarantined,) = stored_conn.execute("SELECT count(*) FROM quarantine").fetchone()
-    (project_id,) = stored_conn.execute("SELECT DISTINCT project_id FROM events").fetchone()
-    stored_conn.close()
     key_prefix = server.api_key.partition(".")[0]
-    mismatches = compare_sample(db, specs, base_ms, project_id, key_prefix)
+    with databases.query("server") as query:
+        [(stored,)] = query("SELECT count(*) FROM events", ())
+        [(quarantined,)] = query("SELECT count(*) FROM quarantine", ())
+        [(project_id,)] = query("SELECT DISTINCT project_id FROM events", ())
+        mismatches = compare_sample(query, specs, base_ms, project_id, key_prefix)
 
-    rates = floor(
-        specs,
-        tmp / "floor.db",
-        base_ms,
-        project_id,
-        key_prefix,
-        settings.writer_batch_events,
-        settings.sqlite_synchronous,
-    )
+    batch = settings.writer_batch_events
+    if databases.postgres:
+        floor_url = databases.url("floor")
+        rates = postgres_floor(specs, floor_url, base_ms, project_id, key_prefix, batch)
+    else:
+        rates = sqlite_floor(
+            specs, databases.tmp / "floor.db", base_ms, project_id, key_prefix, batch,
+            settings.sqlite_synchronous,
+        )  # fmt: skip
     for name, phase in phases.items():
         phase["floor_rows_per_s"] = rates[name]
         phase["ratio"] = phase["events_per_s"] / rates[name]
 
     if args.keep:
-        print(f"databases kept in {tmp}", file=sys.stderr)
+        print(f"databases kept: {databases.url('server')}, {databases.url('floor')}",
+              file=sys.stderr)  # fmt: skip
     else:
-        shutil.rmtree(tmp, ignore_errors=True)
+        databases.remove()
 
     ok = stored == acked == sent and quarantined == 0 and not mismatches
     return {
@@ -668,6 +750,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "platform": platform.platform(),
         },
         "server": {
+            "store": "postgres" if databases.postgres else "sqlite",
             "workers": args.workers,
             "writer_batch_events": settings.writer_batch_events,
             "writer_max_wait_ms": settings.writer_max_wait_ms,
@@ -698,9 +781,10 @@ def report(out: dict[str, Any]) -> str:
     m, s, v = out["machine"], out["server"], out["verify"]
     lines = [
         f"machine: {m['nproc']} CPUs, Python {m['python']}, {m['platform']}",
-        f"server: {s['workers']} worker(s), writer batch {s['writer_batch_events']}, "
-        f"max wait {s['writer_max_wait_ms']} ms, synchronous={s['synchronous']} "
-        "(load generator shares the CPUs)",
+        f"server: {s['store']}, {s['workers']} worker(s), writer batch "
+        f"{s['writer_batch_events']}, max wait {s['writer_max_wait_ms']} ms"
+        + (f", synchronous={s['synchronous']} " if s["store"] == "sqlite" else " ")
+        + "(load generator shares the CPUs)",
         "",
         f"{'phase':<8} {'events/s':>9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'peak RSS':>9} {'floor rows/s':>12} {'ratio':>6} {'srv cpu':>7} {'cli cpu':>7}",

@@ -23,9 +23,10 @@ log = logging.getLogger("headwater.store")
 
 _INTEGER_COLUMNS = {"project_id", "line", "timestamp", "received_at"}
 _ARRAYS = ", ".join(f"%b::{'bigint' if c in _INTEGER_COLUMNS else 'text'}[]" for c in EVENT_COLUMNS)
-# One statement per commit, however many rows: the rows travel as one array per column.
-# Ordered by the key so that concurrent writers take index locks in the same order and
-# cannot deadlock; conflicts (already stored) are skipped and reported by absence.
+_COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+# The fallback when some rows are stored already: one statement, one array per column,
+# ordered by the key so that concurrent writers take index locks in the same order and
+# cannot deadlock; conflicts are skipped and reported by their absence from RETURNING.
 _INSERT_EVENTS = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
     f"SELECT * FROM unnest({_ARRAYS}) AS t ({', '.join(EVENT_COLUMNS)}) "
@@ -34,6 +35,10 @@ _INSERT_EVENTS = (
     "RETURNING project_id, event_id, event_name, line"
 )
 _MIGRATION_LOCK = 0x68656164  # any constant: serializes `migrate` across processes
+
+
+def _key(row: EventRow) -> tuple[Any, ...]:
+    return (row.project_id, row.event_id, row.event_name, row.line)
 
 
 @functools.cache
@@ -110,20 +115,29 @@ class PostgresStore(SQLStore):
         conn.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 
     def _insert_events(self, conn: Connection, batches: Sequence[Sequence[EventRow]]) -> list[int]:
-        owner: dict[tuple[Any, ...], int] = {}  # key → the first batch that carries it
-        rows: list[EventRow] = []
+        """COPY when nothing is stored yet (the common case, twice as fast); when a key
+        exists (a retried batch), an INSERT that skips what is stored."""
+        first: dict[tuple[Any, ...], tuple[int, EventRow]] = {}  # key → (batch, row), first wins
         for index, batch in enumerate(batches):
             for row in batch:
-                key = (row.project_id, row.event_id, row.event_name, row.line)
-                if key not in owner:
-                    owner[key] = index
-                    rows.append(row)
+                first.setdefault(_key(row), (index, row))
         inserted = [0] * len(batches)
-        if rows:
+        # In key order: one lock order for every writer, so processes cannot deadlock.
+        rows = [row for _, (_, row) in sorted(first.items(), key=lambda item: item[0])]
+        if not rows:
+            return inserted
+        raw = cast(_Connection, conn).raw
+        try:
+            # The nested transaction is a savepoint: a duplicate key undoes only the COPY.
+            with raw.transaction(), raw.cursor() as cursor, cursor.copy(_COPY_EVENTS) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            for index, _ in first.values():
+                inserted[index] += 1
+        except psycopg.errors.UniqueViolation:
             columns = [list(column) for column in zip(*rows, strict=True)]
-            cursor = cast(_Connection, conn).raw.execute(_INSERT_EVENTS, columns)
-            for key in cursor.fetchall():
-                inserted[owner[tuple(key)]] += 1
+            for key in raw.execute(_INSERT_EVENTS, columns).fetchall():
+                inserted[first[tuple(key)][0]] += 1
         return inserted
 
     def close(self) -> None:
