@@ -93,8 +93,12 @@ class PostgresStore(SQLStore):
             open=False,
             name="headwater",
         )
-        with _translated("connect"):
-            self._pool.open(wait=True, timeout=timeout)
+        try:
+            with _translated("connect"):
+                self._pool.open(wait=True, timeout=timeout)
+        except StoreError:
+            self._pool.close()  # stop its reconnect threads: nobody will use this store
+            raise
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
