@@ -113,9 +113,12 @@ def test_depth_is_exact_even_with_brackets_in_strings() -> None:
     assert rules.object_text("data", _raw(shallow_but_bracketed), 1000, 2) is not None
 
 
-def test_strings_have_a_length_limit_and_must_not_be_blank() -> None:
+def test_strings_have_a_length_limit_and_no_nul() -> None:
     rules.check_string("userId", "x" * 8, 8)
+    rules.check_string("userId", " ", 8)  # blank ids are placeholders, not errors
     with pytest.raises(rules.Invalid, match="at most 8 characters"):
         rules.check_string("userId", "x" * 9, 8)
+    with pytest.raises(rules.Invalid, match="NUL"):
+        rules.check_string("userId", "u\x00x", 8)
     with pytest.raises(rules.Invalid, match="must not be empty"):
-        rules.check_string("userId", " ", 8)
+        rules.check_string("name", " ", 8, required=True)

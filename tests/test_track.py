@@ -396,3 +396,51 @@ def test_unknown_routes_and_methods_use_the_error_shape(client: Client, tenant: 
     wrong = client.get(f"{tenant.base}/track", headers=tenant.headers)
     assert wrong.status_code == 405
     assert wrong.json()["errors"][0]["message"]
+
+
+def test_nul_characters_reject_only_their_item(client: Client, tenant: Tenant) -> None:
+    # PostgreSQL text cannot hold NUL: refused per item, on both stores alike
+    body = envelope({"eventId": "n1", "userId": "u\u0000x"}, GOOD)
+    result = post(client, tenant, body).json()
+    assert result["accepted"] == 1
+    assert result["rejected"][0]["path"] == "track[0].payload[0].userId"
+    assert "NUL" in result["rejected"][0]["message"]
+    quarantine = quarantined(client, tenant)
+    assert quarantine[0]["raw"] == '{"eventId":"n1","userId":"u\\u0000x"}'
+
+
+def test_a_nul_byte_in_a_malformed_body_is_kept(client: Client, tenant: Tenant) -> None:
+    response = post(client, tenant, b'{"track": [\x00')
+    assert response.status_code == 400
+    [kept] = quarantined(client, tenant)
+    assert kept["raw"] == '{"track": [\\u0000'
+
+
+def test_half_an_emoji_rejects_only_its_item(client: Client, tenant: Tenant) -> None:
+    # A lone UTF-16 surrogate escape: valid to JavaScript, not valid Unicode
+    bad = b'{"eventId":"s1","userId":"u","data":{"t":"\\ud83d"}}'
+    body = b'{"track":[{"name":"E","payload":[' + bad + b',{"eventId":"s2","userId":"u"}]}]}'
+    result = post(client, tenant, body).json()
+    assert result["accepted"] == 1
+    [rejected] = result["rejected"]
+    assert rejected["path"] == "track[0].payload[0]"
+    assert "lone UTF-16 surrogate" in rejected["message"]
+    assert [e["eventId"] for e in events(client, tenant)] == ["s2"]
+
+
+def test_blank_identifiers_beside_a_real_one_are_placeholders(
+    client: Client, tenant: Tenant
+) -> None:
+    body = envelope({"userId": "", "profileId": "p1"}, {"userId": "u1", "accountId": "  "})
+    assert post(client, tenant, body).json()["accepted"] == 2
+
+
+def test_placeholder_event_ids_get_server_ids(client: Client, tenant: Tenant) -> None:
+    # "undefined" is a client bug, not an id: deduplicating on it would lose events
+    first = envelope({"eventId": "undefined", "userId": "u1"})
+    second = envelope({"eventId": "undefined", "userId": "u2"})
+    assert post(client, tenant, first).json()["accepted"] == 1
+    assert post(client, tenant, second).json()["accepted"] == 1
+    stored = events(client, tenant)
+    assert sorted(e["userId"] for e in stored) == ["u1", "u2"]
+    assert all(e["eventId"] != "undefined" for e in stored)

@@ -24,7 +24,7 @@ from headwater.clock import now_ms
 from headwater.errors import BadRequest, HeadwaterError
 from headwater.ingest.normalize import parse_body
 from headwater.metrics import METRICS
-from headwater.model.event import Batch, Context, Rejection
+from headwater.model.event import Batch, Context, Rejection, raw_text
 
 log = logging.getLogger("headwater.api")
 
@@ -98,8 +98,7 @@ async def ingest(
         batch = parse_body(body, ctx, hub.settings)
     except BadRequest as exc:
         # Nothing is silently dropped: even an unreadable body is kept for inspection.
-        raw = body.decode("utf-8", "backslashreplace")
-        kept = Rejection(None, None, exc.path or "", exc.message, "malformed", raw)
+        kept = Rejection(None, None, exc.path or "", exc.message, "malformed", raw_text(body))
         await hub.writer.submit(Batch(ctx, rejected=[kept]))
         METRICS.rejected.labels("malformed").inc()
         raise

@@ -6,6 +6,7 @@ alone, keeps its exact bytes for quarantine, and never sinks the rest of its bat
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -15,8 +16,16 @@ from msgspec.structs import astuple
 from headwater.config import Settings
 from headwater.errors import BadRequest, PayloadTooLarge
 from headwater.model import rules
-from headwater.model.event import Batch, Context, EventRow, Rejection
-from headwater.model.wire import ID_FIELDS, ITEM_FIELDS, Envelope, Group, Groups, Item
+from headwater.model.event import Batch, Context, EventRow, Rejection, raw_text
+from headwater.model.wire import (
+    ID_FIELDS,
+    ITEM_FIELDS,
+    Envelope,
+    Group,
+    Groups,
+    Item,
+    LenientItem,
+)
 
 _IDENTITY_RULE = (
     "at least one of userId, profileId, accountId or productId must carry a real identifier "
@@ -39,7 +48,23 @@ def _join(prefix: str, path: str) -> str:
 
 
 def _text(raw: msgspec.Raw) -> str:
-    return bytes(raw).decode("utf-8", "backslashreplace")
+    return raw_text(bytes(raw))
+
+
+def _lenient_json(raw: bytes) -> Any:
+    """What Python's json reads where msgspec refuses, or None.
+
+    The difference that matters: a lone UTF-16 surrogate escape (an emoji cut in half by
+    client code). Re-encoded part by part, only the item holding it is rejected.
+    """
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _raw(value: Any) -> msgspec.Raw:
+    return msgspec.Raw(json.dumps(value).encode())
 
 
 def decode_envelope(body: bytes) -> list[msgspec.Raw]:
@@ -50,6 +75,9 @@ def decode_envelope(body: bytes) -> list[msgspec.Raw]:
         message, path = msgspec_error(exc)
         raise BadRequest(f"invalid track envelope: {message}", path or None) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        whole = _lenient_json(body)
+        if isinstance(whole, dict) and isinstance(whole.get("track"), list):
+            return [_raw(group) for group in whole["track"]]
         raise BadRequest(f"body is not valid JSON: {exc}") from None
     return envelope.track
 
@@ -80,6 +108,18 @@ def decode_group(raw: msgspec.Raw, i: int, parsed: Batch) -> Group | None:
     try:
         return msgspec.json.decode(raw, type=Group)
     except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
+        whole = _lenient_json(bytes(raw))
+        if isinstance(exc, msgspec.DecodeError) and isinstance(whole, dict):
+            payload = whole.get("payload")
+            whole["payload"] = []  # check the rest of the group on its own
+            try:
+                group = msgspec.json.decode(json.dumps(whole), type=Group)
+            except msgspec.ValidationError:
+                pass
+            else:
+                if isinstance(payload, list):
+                    group.payload = [_raw(item) for item in payload]
+                    return group
         message, path = msgspec_error(exc)
         parsed.rejected.append(
             Rejection(i, None, _join(f"track[{i}]", path), message, "envelope", _text(raw))
@@ -92,7 +132,7 @@ def parse_group(
 ) -> None:
     prefix = f"track[{i}]"
     try:
-        rules.check_string("name", group.name, settings.max_string_length)
+        rules.check_string("name", group.name, settings.max_string_length, required=True)
         if group.type is not None:
             rules.check_string("type", group.type, settings.max_string_length)
     except rules.Invalid as bad:
@@ -110,6 +150,8 @@ def parse_group(
             event_id = item.eventId
         except rules.Invalid as bad:
             failure, event_id = bad, _event_id_of(raw_item)
+        if not rules.is_identity(event_id):
+            event_id = None  # no id, or a placeholder such as "undefined": a server id follows
         # Lines count every item sharing the eventId, valid or not, so a replayed line
         # keeps its own number and never collides with a sibling's.
         line = 0
@@ -161,14 +203,20 @@ def decode_item(raw: msgspec.Raw) -> tuple[Item, str | None]:
     except UnicodeDecodeError:
         raise rules.Invalid("", "contains invalid UTF-8", "encoding") from None
     except msgspec.DecodeError as exc:
+        if _lenient_json(bytes(raw)) is not None:
+            raise rules.Invalid(
+                "",
+                "contains text that is not valid Unicode (a lone UTF-16 surrogate escape "
+                "such as \\ud83d: half an emoji)",
+                "encoding",
+            ) from None
         raise rules.Invalid("", f"is not valid JSON: {exc}", "malformed") from None
     whole: Any = msgspec.json.decode(raw)
     if isinstance(whole, dict):
         unknown = {k: v for k, v in whole.items() if k not in ITEM_FIELDS}
         if unknown:
-            known = {k: v for k, v in whole.items() if k in ITEM_FIELDS}
-            try:
-                item = msgspec.json.decode(msgspec.json.encode(known), type=Item)
+            try:  # the known fields, objects still as raw as sent
+                item = msgspec.json.decode(raw, type=LenientItem)
             except msgspec.ValidationError as exc:
                 first_error = exc
             else:
@@ -208,7 +256,7 @@ def build_row(
         ctx.project_id,
         ctx.source_id,
         name,
-        item.eventId if item.eventId is not None else str(uuid.uuid4()),
+        item.eventId if rules.is_identity(item.eventId) else str(uuid.uuid4()),
         line,
         type_,
         item.profileId,

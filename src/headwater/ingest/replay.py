@@ -16,7 +16,7 @@ from headwater.config import Settings
 from headwater.errors import BadRequest, NotFound
 from headwater.ingest import normalize
 from headwater.model import rules
-from headwater.model.event import Batch, Context
+from headwater.model.event import Batch, Context, raw_text
 from headwater.store.base import QuarantineEntry, Store
 
 
@@ -96,7 +96,7 @@ def _replay(
 ) -> None:
     for entry in entries:
         if replacement is not None:
-            entry = dataclasses.replace(entry, raw=replacement.decode("utf-8", "backslashreplace"))
+            entry = dataclasses.replace(entry, raw=raw_text(replacement))
         try:
             batch = _rebuild(entry, settings)
         except rules.Invalid as bad:

@@ -36,6 +36,12 @@ class EventRow(NamedTuple):
 EVENT_COLUMNS = EventRow._fields
 
 
+def raw_text(data: bytes) -> str:
+    """Client bytes as text that every store can keep: invalid UTF-8 as `\\xNN` escapes and
+    NUL as `\\u0000` (PostgreSQL text cannot hold NUL)."""
+    return data.decode("utf-8", "backslashreplace").replace("\x00", "\\u0000")
+
+
 @dataclasses.dataclass(frozen=True)
 class Rejection:
     """An item (or, when `item` is None, a whole group or body) that failed validation."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 import msgspec
 
@@ -48,15 +48,21 @@ class Invalid(Exception):
         self.reason = reason
 
 
-def is_identity(value: str | None) -> bool:
+def is_identity(value: str | None) -> TypeGuard[str]:
     """True when `value` can identify a person, account or product."""
     return value is not None and value.strip().lower() not in BLOCKED_IDENTITIES
 
 
-def check_string(path: str, value: str, max_length: int) -> None:
+def check_string(path: str, value: str, max_length: int, required: bool = False) -> None:
+    """Length and content of a string field; `required` ones must not be blank either.
+
+    NUL is refused everywhere: PostgreSQL text cannot hold it, and no identifier needs it.
+    """
     if len(value) > max_length:
         raise Invalid(path, f"must be at most {max_length} characters, got {len(value)}", "length")
-    if not value.strip():
+    if "\x00" in value:
+        raise Invalid(path, "must not contain the NUL character (\\u0000)", "content")
+    if required and not value.strip():
         raise Invalid(path, "must not be empty or blank", "empty")
 
 

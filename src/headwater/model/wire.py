@@ -46,6 +46,10 @@ class Item(msgspec.Struct, forbid_unknown_fields=True):
     sessionAttributes: msgspec.Raw = NULL
 
 
+class LenientItem(Item, forbid_unknown_fields=False):
+    """The same item, ignoring fields outside the schema (the caller keeps those as `extra`)."""
+
+
 ITEM_FIELDS = frozenset(Item.__struct_fields__)
 ID_FIELDS = (
     "eventId",
@@ -58,4 +62,3 @@ ID_FIELDS = (
     "anotherAccountId",
     "productId",
 )
-OBJECT_FIELDS = ("data", "userAttributes", "accountAttributes", "sessionAttributes")
