@@ -124,3 +124,27 @@ def test_unknown_event_id_is_404(client: Client, seeded: Tenant) -> None:
     assert response.json() == {
         "errors": [{"message": "no event with eventId 'nope'", "path": "eventId"}]
     }
+
+
+@pytest.mark.parametrize("name", ["from", "to"])
+def test_huge_times_are_400_on_every_store(client: Client, seeded: Tenant, name: str) -> None:
+    params = {name: "99999999999999999999999"}
+    response = client.get(f"{seeded.base}/events", params=params, headers=seeded.headers)
+    assert response.status_code == 400
+    assert response.json()["errors"][0] == {"message": f"{name} is out of range", "path": name}
+
+
+def test_forged_cursors_are_400(client: Client, seeded: Tenant) -> None:
+    from headwater.model.views import encode_cursor
+
+    for url, cursor in ((f"{seeded.base}/events", encode_cursor(10**30, 1)),
+                        (f"{seeded.base}/quarantine", encode_cursor(10**30))):  # fmt: skip
+        response = client.get(url, params={"cursor": cursor}, headers=seeded.headers)
+        assert response.status_code == 400, url
+
+
+def test_nul_in_a_filter_is_400(client: Client, seeded: Tenant) -> None:
+    response = client.get(f"{seeded.base}/events", params={"userId": "u\x00"},
+                          headers=seeded.headers)  # fmt: skip
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["path"] == "userId"

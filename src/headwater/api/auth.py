@@ -39,31 +39,32 @@ class Authenticator:
         project: str,
         scope: str,
     ) -> Principal:
-        record = self._verify(authorization, query_key)
-        if record.project.org != org or record.project.slug != project:
-            raise NotFound(f"project {org}/{project} not found")
-        if scope not in record.scopes:
-            raise Forbidden(f"this API key lacks the {scope!r} scope")
-        return Principal(record.project, record.prefix)
+        """The principal; may read the store (async callers: `cached` first, then a thread)."""
+        record = self._cached(authorization, query_key) or self._verify(authorization, query_key)
+        return _admit(record, org, project, scope)
+
+    def cached(
+        self,
+        authorization: str | None,
+        query_key: str | None,
+        org: str,
+        project: str,
+        scope: str,
+    ) -> Principal | None:
+        """The principal when its key is cached, without any I/O; else None."""
+        record = self._cached(authorization, query_key)
+        return _admit(record, org, project, scope) if record else None
+
+    def _cached(self, authorization: str | None, query_key: str | None) -> KeyRecord | None:
+        # Keyed by the credential as sent, so a cached key costs one dict lookup per request.
+        cached = self._keys.get(authorization or f"?{query_key}")
+        return cached[1] if cached and cached[0] > time.monotonic() else None
 
     def _verify(self, authorization: str | None, query_key: str | None) -> KeyRecord:
-        # Keyed by the credential as sent, so a cached key costs one dict lookup per request.
-        credential = authorization or f"?{query_key}"
-        now = time.monotonic()
-        cached = self._keys.get(credential)
-        if cached and cached[0] > now:
-            return cached[1]
         if authorization:
             prefix, secret = keys.from_basic(authorization)
         elif query_key:
             prefix, secret = keys.split_key(query_key)
-            if prefix not in self._warned:
-                self._warned.add(prefix)
-                log.warning(
-                    "API key received via the apiKey query parameter; this is deprecated and "
-                    "insecure, send Authorization: Basic instead",
-                    extra={"key_prefix": prefix},
-                )
         else:
             raise Unauthorized(
                 "authentication required: send Authorization: Basic base64(prefix:secret)"
@@ -73,10 +74,20 @@ class Authenticator:
             raise Unauthorized("invalid API key")
         if record.revoked:
             raise Unauthorized("this API key has been revoked")
+        if not authorization and prefix not in self._warned:  # once per valid key: bounded
+            self._warned.add(prefix)
+            log.warning(
+                "API key received via the apiKey query parameter; this is deprecated and "
+                "insecure, send Authorization: Basic instead",
+                extra={"key_prefix": prefix},
+            )
         if len(self._keys) > 10_000:
             self._keys.clear()
-        self._keys[credential] = (now + self._ttl, record)
+        self._keys[authorization or f"?{query_key}"] = (time.monotonic() + self._ttl, record)
         return record
+
+    def cached_source(self, project: Project, source_id: str) -> Source | None:
+        return self._sources.get((project.id, source_id))
 
     def source(self, project: Project, source_id: str) -> Source:
         """The project's source, or NotFound naming it (sources are never deleted, so cached)."""
@@ -90,3 +101,11 @@ class Authenticator:
                 )
             self._sources[(project.id, source_id)] = found
         return found
+
+
+def _admit(record: KeyRecord, org: str, project: str, scope: str) -> Principal:
+    if record.project.org != org or record.project.slug != project:
+        raise NotFound(f"project {org}/{project} not found")
+    if scope not in record.scopes:
+        raise Forbidden(f"this API key lacks the {scope!r} scope")
+    return Principal(record.project, record.prefix)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from litestar import Response, get
 from litestar.params import FromPath
@@ -20,9 +22,25 @@ def _time(name: str, value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        return rules.parse_timestamp(value, 64)
+        ms = rules.parse_timestamp(value, 64)
     except rules.Invalid as bad:
         raise BadRequest(f"{name} {bad.message}", name) from None
+    if not -(2**63) <= ms < 2**63:
+        raise BadRequest(f"{name} is out of range", name)
+    return ms
+
+
+def _checked(name: str, value: str, max_length: int) -> str:
+    try:
+        rules.check_string(name, value, max_length)
+    except rules.Invalid as bad:
+        raise BadRequest(f"{name} {bad.message}", name) from None
+    return value
+
+
+def _filter(params: Any, name: str, max_length: int) -> str | None:
+    value: str | None = params.get(name)
+    return None if value is None else _checked(name, value, max_length)
 
 
 def page_limit(value: str | None, default: int = 100) -> int:
@@ -44,12 +62,13 @@ def list_events(request: AnyRequest, org: FromPath[str], project: FromPath[str])
     cursor = q.get("cursor")
     after = decode_cursor(cursor, 2) if cursor else None
     limit = page_limit(q.get("limit"))
+    limit_chars = hub.settings.max_string_length
     query = EventQuery(
         principal.project.id,
-        user_id=q.get("userId"),
-        profile_id=q.get("profileId"),
-        account_id=q.get("accountId"),
-        event_name=q.get("eventName"),
+        user_id=_filter(q, "userId", limit_chars),
+        profile_id=_filter(q, "profileId", limit_chars),
+        account_id=_filter(q, "accountId", limit_chars),
+        event_name=_filter(q, "eventName", limit_chars),
         since=_time("from", q.get("from")),
         until=_time("to", q.get("to")),
         after=(after[0], after[1]) if after else None,
@@ -76,6 +95,7 @@ def get_event(
     """Every stored event with this eventId: order lines and page view/leave share one."""
     hub = services(request)
     principal = hub.principal(request, org, project, "read")
+    event_id = _checked("eventId", event_id, hub.settings.max_string_length)
     rows = hub.store.query_events(
         EventQuery(principal.project.id, event_id=event_id, limit=MAX_LIMIT)
     )

@@ -83,6 +83,6 @@ def decode_cursor(cursor: str, count: int) -> tuple[int, ...]:
         parts = tuple(int(p) for p in text.split(":"))
     except ValueError:
         parts = ()
-    if len(parts) != count:
+    if len(parts) != count or not all(-(2**63) <= p < 2**63 for p in parts):
         raise BadRequest("cursor is not one this API returned", "cursor")
     return parts
