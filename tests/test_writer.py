@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from headwater.errors import Overloaded, StoreError
+from headwater.errors import HeadwaterError, Overloaded, StoreError, StoreUnavailable
 from headwater.ingest.writer import Writer
 from headwater.model.event import Batch, Context, WriteResult
 from tests.conftest import row
@@ -28,13 +28,16 @@ class Recorder:
         self.gate = threading.Event()
         self.gate.set()
         self.fail_tag: str | None = None
+        self.failure: Exception = StoreError("poisoned")
+        self.calls = 0
 
     def __call__(self, batches: Sequence[Batch]) -> list[WriteResult]:
         self.gate.wait(10)
+        self.calls += 1
         if self.fail_tag and any(
             b.events and b.events[0].event_id == self.fail_tag for b in batches
         ):
-            raise StoreError("poisoned")
+            raise self.failure
         self.transactions.append(len(batches))
         return [WriteResult(len(b.events), 0) for b in batches]
 
@@ -127,3 +130,49 @@ def test_max_wait_gathers_requests_that_arrive_later() -> None:
     asyncio.run(main())
     writer.close()
     assert recorder.transactions == [2]
+
+
+def _three_with_poison(recorder: Recorder) -> list[WriteResult | BaseException]:
+    writer = Writer(recorder, batch_events=1000, max_wait_ms=0, queue_events=10_000)
+
+    async def main() -> list[WriteResult | BaseException]:
+        recorder.gate.clear()
+        tasks = [
+            asyncio.ensure_future(writer.submit(batch(1, tag))) for tag in ("a", "poison", "b")
+        ]
+        await asyncio.sleep(0.05)
+        recorder.gate.set()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    outcomes = asyncio.run(main())
+    writer.close()
+    return outcomes
+
+
+def test_an_unexpected_failure_is_isolated_too() -> None:
+    recorder = Recorder()
+    recorder.fail_tag, recorder.failure = "poison", ZeroDivisionError("driver bug")
+    ok_a, failed, ok_b = _three_with_poison(recorder)
+    assert isinstance(ok_a, WriteResult) and isinstance(ok_b, WriteResult)
+    assert isinstance(failed, HeadwaterError) and failed.status == 500
+    assert failed.retry_after is None
+
+
+def test_an_unreachable_database_fails_the_batch_at_once() -> None:
+    # Retrying one by one would wait out the pool timeout once per request.
+    recorder = Recorder()
+    recorder.fail_tag, recorder.failure = "poison", StoreUnavailable("database down")
+    outcomes = _three_with_poison(recorder)
+    assert all(isinstance(o, StoreUnavailable) for o in outcomes[1:])
+    assert recorder.calls <= 2  # the first request alone, then the other two together
+
+
+def test_a_stopped_writer_refuses_instead_of_hanging() -> None:
+    writer = Writer(Recorder(), batch_events=10, max_wait_ms=0, queue_events=100)
+    writer.close()
+
+    async def main() -> None:
+        with pytest.raises(Overloaded):
+            await writer.submit(batch(1))
+
+    asyncio.run(main())

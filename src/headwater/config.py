@@ -35,9 +35,11 @@ class Settings:
         "(a libpq URL; `?options=-csearch_path%3Dname` selects a schema), "
         "`sqlite:///PATH` for SQLite.",
     )
-    pg_pool_min_size: int = _setting(1, "PostgreSQL: connections each server process keeps open.")
+    pg_pool_min_size: int = _setting(
+        1, "PostgreSQL: read connections each server process keeps open."
+    )
     pg_pool_max_size: int = _setting(
-        10, "PostgreSQL: most connections one server process opens (writer plus readers)."
+        10, "PostgreSQL: most read connections per server process (the writer has its own)."
     )
     pg_pool_timeout: float = _setting(
         5.0,

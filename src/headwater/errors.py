@@ -60,7 +60,14 @@ class StoreError(HeadwaterError):
     """A storage failure, wrapped at the store boundary."""
 
     status = 503
-    retry_after = 1
+    retry_after: int | None = 1
+
+
+class StoreDataError(StoreError):
+    """The database refused the data itself: retrying the same request cannot help."""
+
+    status = 500
+    retry_after = None
 
 
 class StoreUnavailable(StoreError):

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from headwater.errors import HeadwaterError, Overloaded, StoreError, StoreUnavailable
+from headwater.errors import HeadwaterError, Overloaded, StoreUnavailable
 from headwater.metrics import METRICS
 from headwater.model.event import Batch, WriteResult
 
@@ -54,8 +54,8 @@ class Writer:
         future: asyncio.Future[WriteResult] = loop.create_future()
         size = _size(batch)
         with self._cond:
-            if self._stopping:
-                raise Overloaded("the server is shutting down; retry")
+            if self._stopping or not self._thread.is_alive():
+                raise Overloaded("the writer is not running (the server is stopping); retry")
             if self._queued and self._queued + size > self._queue_events:
                 raise Overloaded(
                     f"the writer queue is full ({self._queued} events waiting); retry later"
@@ -108,17 +108,17 @@ class Writer:
         except StoreUnavailable as exc:  # the database is away: retrying one by one cannot help
             log.error("write failed: %s", exc.message)
             _settle(taken, [exc] * len(taken))
-        except HeadwaterError as exc:
+        except Exception as exc:  # a driver bug must not kill the writer thread either
             if len(taken) > 1:
                 # One poisoned request must not fail its neighbours: retry them one by one.
                 for pending in taken:
                     self._commit([pending])
                 return
+            if not isinstance(exc, HeadwaterError):
+                log.exception("unexpected write failure")
+                exc = HeadwaterError(f"write failed unexpectedly: {exc}")
             log.error("write failed: %s", exc.message)
             _settle(taken, [exc])
-        except Exception as exc:  # a driver bug must not kill the writer thread
-            log.exception("unexpected write failure")
-            _settle(taken, [StoreError(f"write failed: {exc}")] * len(taken))
         else:
             _settle(taken, results)
 

@@ -15,7 +15,7 @@ from typing import Any, cast
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from headwater.errors import StoreError, StoreUnavailable
+from headwater.errors import StoreDataError, StoreError, StoreUnavailable
 from headwater.model.event import EVENT_COLUMNS, EventRow
 from headwater.store.sql import Connection, SQLStore
 
@@ -30,7 +30,7 @@ _COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
 _INSERT_EVENTS = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
     f"SELECT * FROM unnest({_ARRAYS}) AS t ({', '.join(EVENT_COLUMNS)}) "
-    "ORDER BY project_id, event_id, event_name, line "
+    'ORDER BY project_id, event_id COLLATE "C", event_name COLLATE "C", line '  # as COPY
     "ON CONFLICT (project_id, event_id, event_name, line) DO NOTHING "
     "RETURNING project_id, event_id, event_name, line"
 )
@@ -70,43 +70,52 @@ def _translated(action: str) -> Iterator[None]:
         raise StoreUnavailable(f"PostgreSQL unavailable ({action}): no connection: {exc}") from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         raise StoreUnavailable(f"PostgreSQL unavailable ({action}): {exc}") from exc
+    except (psycopg.DataError, psycopg.IntegrityError) as exc:
+        raise StoreDataError(f"PostgreSQL refused the data ({action}): {exc}") from exc
     except psycopg.Error as exc:
         raise StoreError(f"PostgreSQL {action} failed: {exc}") from exc
+
+
+def _pool(url: str, name: str, min_size: int, max_size: int, timeout: float) -> ConnectionPool:
+    return ConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=timeout,
+        kwargs={"autocommit": True},
+        # A connection broken by a database restart is replaced, not handed out.
+        check=ConnectionPool.check_connection,
+        # The pool retries a failed connect with exponential backoff until this timeout, then
+        # starts over from a 1 s delay on the next request: after an outage of any length the
+        # service reconnects within seconds, by itself.
+        reconnect_timeout=5.0,
+        open=False,
+        name=name,
+    )
 
 
 class PostgresStore(SQLStore):
     backend = "postgres"
 
     def __init__(self, url: str, min_size: int = 1, max_size: int = 10, timeout: float = 5.0):
-        self._pool = ConnectionPool(
-            url,
-            min_size=min_size,
-            max_size=max_size,
-            timeout=timeout,
-            kwargs={"autocommit": True},
-            # A connection broken by a database restart is replaced, not handed out.
-            check=ConnectionPool.check_connection,
-            # The pool retries a failed connect with exponential backoff until this timeout,
-            # then starts over from a 1 s delay on the next request: after an outage of any
-            # length the service reconnects within seconds, by itself.
-            reconnect_timeout=5.0,
-            open=False,
-            name="headwater",
-        )
+        # Writes get a connection of their own, so readers can never starve the writer.
+        self._writes = _pool(url, "headwater-writes", 1, 1, timeout)
+        self._reads = _pool(url, "headwater-reads", min_size, max_size, timeout)
         try:
             with _translated("connect"):
-                self._pool.open(wait=True, timeout=timeout)
+                for pool in (self._writes, self._reads):
+                    pool.open(wait=True, timeout=timeout)
         except StoreError:
-            self._pool.close()  # stop its reconnect threads: nobody will use this store
+            self.close()  # stop the pools' reconnect threads: nobody will use this store
             raise
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        with _translated("write"), self._pool.connection() as raw, raw.transaction():
+        with _translated("write"), self._writes.connection() as raw, raw.transaction():
             yield _Connection(raw)
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        with _translated("read"), self._pool.connection() as raw:
+        with _translated("read"), self._reads.connection() as raw:
             return raw.execute(_pg(sql), params).fetchall()
 
     def _tables(self, conn: Connection) -> set[str]:
@@ -145,4 +154,5 @@ class PostgresStore(SQLStore):
         return inserted
 
     def close(self) -> None:
-        self._pool.close()
+        self._writes.close()
+        self._reads.close()

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from itertools import chain
 from typing import Any, cast
 
-from headwater.errors import StoreError
+from headwater.errors import StoreDataError, StoreError
 from headwater.model.event import EVENT_COLUMNS, EventRow
 from headwater.store.sql import Connection, SQLStore
 
@@ -86,6 +86,10 @@ class SQLiteStore(SQLStore):
                 conn.execute("BEGIN IMMEDIATE")
                 yield conn
                 conn.execute("COMMIT")
+            except (sqlite3.IntegrityError, sqlite3.DataError) as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreDataError(f"SQLite refused the data: {exc}") from exc
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
