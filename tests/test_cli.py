@@ -123,3 +123,36 @@ def test_quarantine_list_and_replay(tmp_path: Path) -> None:
 
     code, out = run("quarantine", "list", "--db", db, "--org", "acme", "--project", "nope")
     assert code == 1 and "project acme/nope not found" in out
+
+
+def test_keys_list_and_revoke(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    made = json.loads(run("keys", "create", "--db", db, "--org", "a", "--project", "b",
+                          "--scope", "ingest", "--json")[1])  # fmt: skip
+    prefix = made["api_key"].split(".")[0]
+    code, out = run("keys", "list", "--db", db, "--org", "a", "--project", "b")
+    [listed] = [json.loads(line) for line in out.splitlines()]
+    assert (listed["prefix"], listed["scopes"], listed["revoked_at"]) == (prefix, ["ingest"], None)
+    assert made["api_key"].split(".")[1] not in out  # secrets are never shown again
+    assert run("keys", "revoke", "--db", db, made["api_key"]) == (0, f"revoked {prefix}\n")
+    code, out = run("keys", "revoke", "--db", db, prefix)
+    assert code == 1 and "no active key" in out
+    code, out = run("keys", "list", "--db", db, "--org", "a", "--project", "b")
+    assert json.loads(out)["revoked_at"] is not None
+
+
+def test_quarantine_list_pages_with_after(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    run("keys", "create", "--db", db, "--org", "acme", "--project", "web")
+    store = SQLiteStore(db)
+    project = store.find_project("acme", "web")
+    assert project is not None
+    body = msgspec.json.encode({"track": [{"name": "E", "payload": [{"userId": 1}] * 3}]})
+    store.write([parse_body(body, Context(project.id, None, "k", 1_714_631_904_000), Settings())])
+    store.close()
+    base = ("quarantine", "list", "--db", db, "--org", "acme", "--project", "web", "--limit", "2")
+    first = [json.loads(line)["id"] for line in run(*base)[1].splitlines()]
+    rest = [
+        json.loads(line)["id"] for line in run(*base, "--after", str(first[-1]))[1].splitlines()
+    ]
+    assert len(first) == 2 and len(rest) == 1 and rest[0] > first[-1]

@@ -77,3 +77,18 @@ def test_large_batches_dedup_exactly(store: Store, count: int) -> None:
     [again] = store.write([Batch(ctx, rows)])
     assert (again.accepted, again.duplicates) == (0, count)
     assert len(store.query_events(EventQuery(project.id, limit=1000))) == count
+
+
+def test_a_quarantine_entry_is_replayed_once(store: Store) -> None:
+    from headwater.errors import Conflict
+
+    project, _ = store.ensure_project("acme", "web", NOW)
+    ctx = Context(project.id, None, "key", NOW)
+    rejected = Rejection(0, 0, "track[0].payload[0]", "bad", "identity", "{}", "E", None, 0)
+    store.write([Batch(ctx, [], [rejected])])
+    [entry] = store.list_quarantine(project.id, "pending", 0, 10)
+    fixed = Batch(ctx, [row(project.id, "E", "r1")])
+    assert store.resolve_quarantine(entry, fixed, NOW).accepted == 1
+    with pytest.raises(Conflict):  # a second, concurrent replay of the same entry
+        store.resolve_quarantine(entry, Batch(ctx, [row(project.id, "E", "r2")]), NOW)
+    assert [r[3] for r in store.query_events(EventQuery(project.id))] == ["r1"]

@@ -81,6 +81,9 @@ def test_a_key_cannot_read_or_write_another_project(
         ("GET", "quarantine"),
         ("GET", "events/x"),
         ("POST", "quarantine/replay"),
+        ("GET", "sources"),
+        ("POST", "sources"),
+        ("POST", f"sources/{other_tenant.key.source_id}/track"),
     ):
         response = client.request(
             method, f"{other_tenant.base}/{path}", content=BODY, headers=tenant.headers
@@ -89,8 +92,8 @@ def test_a_key_cannot_read_or_write_another_project(
         assert response.json() == {"errors": [{"message": "project globex/app not found"}]}
     missing = client.get("/v1/nope/projects/none/events", headers=tenant.headers)
     assert missing.status_code == 404
-    [mine] = client.get(f"{tenant.base}/events", headers=tenant.headers).json()["events"] or [None]
-    assert mine is None  # project A still sees none of B's events
+    mine = client.get(f"{tenant.base}/events", headers=tenant.headers).json()["events"]
+    assert mine == []  # project A still sees none of B's events
 
 
 def test_scopes_are_enforced(client: Client, store: Store) -> None:
@@ -159,3 +162,15 @@ def test_bootstrap_only_on_an_empty_store(store: Store) -> None:
     made = provision.bootstrap(store)
     assert made is not None and (made.org, made.project) == ("default", "default")
     assert provision.bootstrap(store) is None
+
+
+def test_a_revoked_key_is_refused_once_the_cache_expires(
+    make_client: Any, store: Store, tenant: Tenant
+) -> None:
+    client = make_client(key_cache_seconds=0)
+    url = f"{tenant.base}/track"
+    assert client.post(url, content=BODY, headers=tenant.headers).status_code == 201
+    assert store.revoke_key(tenant.key.api_key.split(".")[0], 1)
+    refused = client.post(url, content=BODY, headers=tenant.headers)
+    assert refused.status_code == 401
+    assert refused.json() == {"errors": [{"message": "this API key has been revoked"}]}

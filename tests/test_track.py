@@ -444,3 +444,10 @@ def test_placeholder_event_ids_get_server_ids(client: Client, tenant: Tenant) ->
     stored = events(client, tenant)
     assert sorted(e["userId"] for e in stored) == ["u1", "u2"]
     assert all(e["eventId"] != "undefined" for e in stored)
+
+
+def test_concatenated_gzip_members_are_one_body(client: Client, tenant: Tenant) -> None:
+    text = msgspec.json.encode(envelope(GOOD))
+    compressed = gzip.compress(text[:10]) + gzip.compress(text[10:])
+    response = post(client, tenant, compressed, **{"Content-Encoding": "gzip"})
+    assert response.status_code == 201 and response.json()["accepted"] == 1

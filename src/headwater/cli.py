@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ from typing import Any
 import click
 
 from headwater import logs
+from headwater.clock import now_ms
 from headwater.config import Settings
 from headwater.errors import HeadwaterError
 from headwater.ingest.replay import replay_pending
@@ -180,6 +182,40 @@ def create_key(
         click.echo(f"Scopes:    {', '.join(made.scopes)}")
 
 
+@keys_group.command(name="list")
+@database_options
+@click.option("--org", required=True)
+@click.option("--project", required=True)
+def list_keys(db: str | None, database_url: str | None, org: str, project: str) -> None:
+    """Print the project's keys (prefixes and scopes; secrets are never stored), one JSON
+    object per line."""
+    store = _open(_settings(db=db, database_url=database_url))
+    try:
+        found = _project(store, org, project)
+        summaries = store.list_keys(found.id)
+    finally:
+        store.close()
+    for key in summaries:
+        click.echo(json.dumps(dataclasses.asdict(key)))
+
+
+@keys_group.command(name="revoke")
+@database_options
+@click.argument("prefix")
+def revoke_key(db: str | None, database_url: str | None, prefix: str) -> None:
+    """Revoke the key whose prefix (the part before the dot) is PREFIX.
+
+    Servers honour it within key_cache_seconds."""
+    store = _open(_settings(db=db, database_url=database_url))
+    try:
+        revoked = store.revoke_key(prefix.partition(".")[0], now_ms())
+    finally:
+        store.close()
+    if not revoked:
+        raise click.ClickException(f"no active key with prefix {prefix.partition('.')[0]!r}")
+    click.echo(f"revoked {prefix.partition('.')[0]}")
+
+
 @main.group(name="quarantine")
 def quarantine_group() -> None:
     """Items that failed validation: list them, replay them after a fix."""
@@ -196,14 +232,22 @@ def quarantine_group() -> None:
     show_default=True,
 )
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--after", type=click.IntRange(0), default=0, help="Only entries with a larger id.")
 def list_quarantine(
-    db: str | None, database_url: str | None, org: str, project: str, status: str, limit: int
+    db: str | None,
+    database_url: str | None,
+    org: str,
+    project: str,
+    status: str,
+    limit: int,
+    after: int,
 ) -> None:
-    """Print quarantined entries, one JSON object per line."""
+    """Print quarantined entries, one JSON object per line, oldest first."""
     store = _open(_settings(db=db, database_url=database_url))
     try:
         found = _project(store, org, project)
-        entries = store.list_quarantine(found.id, None if status == "all" else status, 0, limit)
+        chosen = None if status == "all" else status
+        entries = store.list_quarantine(found.id, chosen, after, limit)
     finally:
         store.close()
     for entry in entries:

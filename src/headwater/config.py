@@ -137,9 +137,9 @@ class Settings:
             raise ConfigError(
                 f"setting log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}"
             )
-        if self.sqlite_synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+        if self.sqlite_synchronous.upper() not in ("FULL", "NORMAL"):
             raise ConfigError(
-                "setting sqlite_synchronous must be FULL, NORMAL or EXTRA, "
+                "setting sqlite_synchronous must be FULL or NORMAL, "
                 f"got {self.sqlite_synchronous!r}"
             )
 

@@ -41,6 +41,12 @@ class NotFound(HeadwaterError):
     status = 404
 
 
+class Conflict(HeadwaterError):
+    """The state changed under the request (another process acted first)."""
+
+    status = 409
+
+
 class PayloadTooLarge(HeadwaterError):
     status = 413
 

@@ -46,15 +46,20 @@ def decode_content(body: bytes, encoding: str, max_bytes: int) -> bytes:
 
 
 def gunzip(body: bytes, max_bytes: int) -> bytes:
-    decompressor = zlib.decompressobj(wbits=31)
-    try:
-        out = decompressor.decompress(body, max_bytes + 1)
-    except zlib.error as exc:
-        raise BadRequest(f"body is not valid gzip: {exc}", "Content-Encoding") from None
-    if len(out) > max_bytes:
-        raise PayloadTooLarge(
-            f"gzip body expands past the limit of {max_bytes} bytes", "Content-Encoding"
-        )
-    if not decompressor.eof:
-        raise BadRequest("gzip body is truncated", "Content-Encoding")
+    """Every gzip member of `body` (concatenated members are one stream), at most `max_bytes`."""
+    out = b""
+    rest = body
+    while rest:
+        decompressor = zlib.decompressobj(wbits=31)
+        try:
+            out += decompressor.decompress(rest, max_bytes + 1 - len(out))
+        except zlib.error as exc:
+            raise BadRequest(f"body is not valid gzip: {exc}", "Content-Encoding") from None
+        if len(out) > max_bytes:
+            raise PayloadTooLarge(
+                f"gzip body expands past the limit of {max_bytes} bytes", "Content-Encoding"
+            )
+        if not decompressor.eof:
+            raise BadRequest("gzip body is truncated", "Content-Encoding")
+        rest = decompressor.unused_data
     return out

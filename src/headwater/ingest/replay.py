@@ -13,7 +13,7 @@ import msgspec
 
 from headwater.clock import now_ms
 from headwater.config import Settings
-from headwater.errors import BadRequest, NotFound
+from headwater.errors import BadRequest, Conflict, NotFound
 from headwater.ingest import normalize
 from headwater.model import rules
 from headwater.model.event import Batch, Context, raw_text
@@ -103,7 +103,10 @@ def _replay(
             store.requarantine(entry, bad.path, bad.reason, bad.message)
             report.failed.append({"id": entry.id, "path": bad.path, "message": bad.message})
             continue
-        result = store.resolve_quarantine(entry, batch, now_ms())
+        try:
+            result = store.resolve_quarantine(entry, batch, now_ms())
+        except Conflict:
+            continue  # replayed by someone else meanwhile: counted there, not here
         report.replayed += 1
         report.accepted += result.accepted
         report.duplicates += result.duplicates

@@ -37,6 +37,14 @@ class KeyRecord:
 
 
 @dataclasses.dataclass(frozen=True)
+class KeySummary:
+    prefix: str
+    scopes: list[str]
+    created_at: int
+    revoked_at: int | None
+
+
+@dataclasses.dataclass(frozen=True)
 class EventQuery:
     project_id: int
     user_id: str | None = None
@@ -98,6 +106,11 @@ class Store(Protocol):
 
     def find_key(self, prefix: str) -> KeyRecord | None: ...
 
+    def list_keys(self, project_id: int) -> list[KeySummary]: ...
+
+    def revoke_key(self, prefix: str, now: int) -> bool:
+        """Revoke the key; False when no unrevoked key has that prefix."""
+
     # ingest
     def write(self, batches: Sequence[Batch]) -> list[WriteResult]:
         """Insert every batch's events (duplicates skipped) and rejections in one transaction."""
@@ -114,7 +127,8 @@ class Store(Protocol):
         """The highest quarantine entry id of the project, 0 when there is none."""
 
     def resolve_quarantine(self, entry: QuarantineEntry, batch: Batch, now: int) -> WriteResult:
-        """Write a replayed entry's events and new rejections, and mark it replayed."""
+        """Mark a pending entry replayed and write its events and new rejections, atomically;
+        Conflict (nothing written) when the entry is no longer pending."""
 
     def requarantine(self, entry: QuarantineEntry, path: str, reason: str, message: str) -> None:
         """Record why a replayed entry failed again; it stays pending."""

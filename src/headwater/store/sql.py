@@ -12,9 +12,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from headwater.errors import BadRequest
+from headwater.errors import BadRequest, Conflict
 from headwater.model.event import EVENT_COLUMNS, Batch, EventRow, WriteResult
-from headwater.store.base import EventQuery, KeyRecord, Project, QuarantineEntry, Source
+from headwater.store.base import (
+    EventQuery,
+    KeyRecord,
+    KeySummary,
+    Project,
+    QuarantineEntry,
+    Source,
+)
 from headwater.store.migrations import migrations, schema
 
 QUARANTINE_COLUMNS = (
@@ -197,6 +204,22 @@ class SQLStore(abc.ABC):
         project = Project(project_id, org, slug)
         return KeyRecord(prefix, project, digest, frozenset(scopes.split(",")), revoked is not None)
 
+    def list_keys(self, project_id: int) -> list[KeySummary]:
+        rows = self._read(
+            "SELECT prefix, scopes, created_at, revoked_at FROM api_keys WHERE project_id = ? "
+            "ORDER BY created_at, prefix",
+            (project_id,),
+        )
+        return [KeySummary(p, s.split(","), c, r) for p, s, c, r in rows]
+
+    def revoke_key(self, prefix: str, now: int) -> bool:
+        with self._transaction() as conn:
+            revoked = conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL",
+                (now, prefix),
+            ).rowcount
+        return revoked == 1
+
     # -- ingest --------------------------------------------------------------------
 
     def write(self, batches: Sequence[Batch]) -> list[WriteResult]:
@@ -258,13 +281,16 @@ class SQLStore(abc.ABC):
 
     def resolve_quarantine(self, entry: QuarantineEntry, batch: Batch, now: int) -> WriteResult:
         with self._transaction() as conn:
+            claimed = conn.execute(
+                "UPDATE quarantine SET status = 'replayed', resolved_at = ? "
+                "WHERE id = ? AND status = 'pending'",
+                (now, entry.id),
+            ).rowcount
+            if claimed != 1:  # a concurrent replay got there first; roll back, write nothing
+                raise Conflict(f"quarantine entry {entry.id} was replayed meanwhile", "ids")
             [inserted] = self._insert_events(conn, [batch.events])
             if batch.rejected:
                 conn.executemany(INSERT_QUARANTINE, quarantine_rows(batch))
-            conn.execute(
-                "UPDATE quarantine SET status = 'replayed', resolved_at = ? WHERE id = ?",
-                (now, entry.id),
-            )
         return WriteResult(inserted, len(batch.events) - inserted)
 
     def requarantine(self, entry: QuarantineEntry, path: str, reason: str, message: str) -> None:

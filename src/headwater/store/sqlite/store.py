@@ -69,6 +69,7 @@ class SQLiteStore(SQLStore):
             raise StoreError(f"cannot open SQLite database {path!r}: {exc}") from exc
         self._write_lock = threading.Lock()
         self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []  # one per thread that read, to close
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -76,6 +77,7 @@ class SQLiteStore(SQLStore):
             conn = connect(self.path, self._synchronous)
             conn.execute("PRAGMA query_only=ON")
             self._local.conn = conn
+            self._readers.append(conn)
         return conn
 
     @contextmanager
@@ -116,4 +118,5 @@ class SQLiteStore(SQLStore):
         """Nothing to do: BEGIN IMMEDIATE already excludes every other writer."""
 
     def close(self) -> None:
-        self._writer.close()
+        for conn in [self._writer, *self._readers]:
+            conn.close()
