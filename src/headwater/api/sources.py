@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 from litestar import Response, get, post
 from litestar.params import FromPath, RawBody
@@ -23,16 +25,19 @@ def _view(source_id: str, name: str) -> dict[str, str]:
     return {"id": source_id, "name": name}
 
 
-# A handful of rows: read on the event loop. (Litestar 2.25 fails when two sync_to_thread
-# handlers share one path: the GET returned an un-awaited coroutine.)
-@get(f"{BASE}/sources", sync_to_thread=False)
-def list_sources(
+# Async, reading through a thread: Litestar 2.25 fails when two sync_to_thread handlers share
+# one path (the GET returned an un-awaited coroutine).
+@get(f"{BASE}/sources")
+async def list_sources(
     request: AnyRequest, org: FromPath[str], project: FromPath[str]
 ) -> Response[bytes]:
     hub = services(request)
-    principal = hub.principal(request, org, project, "admin")
-    found = hub.store.list_sources(principal.project.id)
-    body = {"sources": [_view(s.id, s.name) for s in found]}
+
+    def read() -> list[dict[str, str]]:
+        principal = hub.principal(request, org, project, "admin")
+        return [_view(s.id, s.name) for s in hub.store.list_sources(principal.project.id)]
+
+    body = {"sources": await asyncio.to_thread(read)}
     return Response(msgspec.json.encode(body), media_type=JSON)
 
 
