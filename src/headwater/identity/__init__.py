@@ -1,0 +1,1 @@
+"""Identity resolution: which identifiers are one person. Pure Python, no I/O."""

@@ -1,0 +1,113 @@
+"""Identity resolution rules (issue 4 §1; invariant 5), pure: no store involved."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from headwater.identity.links import PROFILE, USER, Link, links_of
+from headwater.identity.resolve import Resolution, anchor_id, anchor_of, resolve
+from tests.conftest import row
+
+T = 1_714_631_904_000
+
+
+def profile(p: str, u: str, t: int, event_id: str = "e", line: int = 0) -> Link:
+    return Link(1, PROFILE, p, u, T + t, event_id, line)
+
+
+def alias(a: str, b: str, t: int, event_id: str = "e") -> Link:
+    low, high = sorted((a, b))
+    return Link(1, USER, low, high, T + t, event_id, 0)
+
+
+def test_a_profile_belongs_to_its_earliest_user() -> None:
+    found = resolve([profile("p1", "bob", 2), profile("p1", "alice", 1)], 100)
+    assert found.person(profile_id="p1").user_ids == ("alice",)
+    assert found.person(user_id="bob").profile_ids == ()
+    [conflict] = [d for d in found.history[found.person(user_id="bob").id]]
+    assert conflict.type == "conflict" and conflict.identifiers == ("p1", "bob")
+
+
+def test_ties_break_on_event_id_then_line() -> None:
+    found = resolve([profile("p1", "bob", 1, "e2"), profile("p1", "alice", 1, "e1")], 100)
+    assert found.person(profile_id="p1").user_ids == ("alice",)
+    found = resolve([profile("p1", "bob", 1, "e", 1), profile("p1", "alice", 1, "e", 0)], 100)
+    assert found.person(profile_id="p1").user_ids == ("alice",)
+
+
+def test_users_merge_only_through_an_alias() -> None:
+    shared_device = [profile("p1", "alice", 1), profile("p1", "bob", 2)]
+    assert resolve(shared_device, 100).person(user_id="bob").user_ids == ("bob",)
+    merged = resolve([*shared_device, alias("alice", "bob", 3)], 100)
+    person = merged.person(user_id="bob")
+    assert person.user_ids == ("alice", "bob") and person.profile_ids == ("p1",)
+    assert [d.type for d in merged.history[person.id]] == ["link", "alias"]
+
+
+def test_the_profile_cap_refuses_the_latest() -> None:
+    links = [profile(f"p{i}", "alice", i) for i in range(5)]
+    found = resolve(links, 3)
+    assert found.person(user_id="alice").profile_ids == ("p0", "p1", "p2")
+    assert found.person(profile_id="p4").user_ids == ()  # an anonymous person of its own
+    refused = [d for d in found.history[found.person(user_id="alice").id] if d.type == "refused"]
+    assert [d.identifiers[0] for d in refused] == ["p3", "p4"]
+    assert "max_profiles_per_person" in refused[0].message
+
+
+def test_unlinked_identifiers_are_persons_of_their_own() -> None:
+    found = resolve([], 100)
+    assert found.person(user_id="zoe").user_ids == ("zoe",)
+    assert found.person(profile_id="p9").profile_ids == ("p9",)
+
+
+def test_placeholders_never_link() -> None:
+    rows = [
+        row(1, "Identify", "e1")._replace(profile_id="p1", user_id="undefined"),
+        row(1, "Identify", "e2")._replace(profile_id="null", user_id="u1"),
+        row(1, "Identify", "e3")._replace(user_id="u1", another_user_id="0"),
+        row(1, "Identify", "e4")._replace(profile_id="p1", user_id="u1", another_user_id="u2"),
+    ]
+    assert {(link.kind, link.a, link.b) for link in links_of(rows)} == {
+        (PROFILE, "p1", "u1"), (USER, "u1", "u2"),
+    }  # fmt: skip
+
+
+def test_person_ids_round_trip() -> None:
+    for kind, value in ((USER, "ada@example.com"), (PROFILE, "prof_ü/…")):
+        assert anchor_of(anchor_id(kind, value)) == (kind, value)
+
+
+def _export(found: Resolution) -> tuple[object, ...]:
+    persons = sorted((p.id, p.user_ids, p.profile_ids) for p in found.persons)
+    history = sorted(
+        (k, tuple(str(d.wire()) for d in decisions)) for k, decisions in found.history.items()
+    )
+    return (persons, history)
+
+
+links_strategy = st.lists(
+    st.one_of(
+        st.builds(profile, st.sampled_from(["p1", "p2", "p3", "p4"]),
+                  st.sampled_from(["ann", "ben", "cy"]), st.integers(0, 5),
+                  st.sampled_from(["e1", "e2"]), st.integers(0, 1)),
+        st.builds(alias, st.sampled_from(["ann", "ben", "cy"]),
+                  st.sampled_from(["ann", "ben", "cy", "dee"]), st.integers(0, 5),
+                  st.sampled_from(["e1", "e2"])),
+    ),
+    max_size=12,
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(links_strategy, st.randoms(use_true_random=False), st.integers(1, 3))
+def test_any_order_gives_the_same_persons(
+    links: list[Link], shuffler: random.Random, cap: int
+) -> None:
+    # invariant 5: arrival order never changes persons, identifiers or history
+    links = [link for link in links if link.kind != USER or link.a != link.b]
+    shuffled = links[:]
+    shuffler.shuffle(shuffled)
+    assert _export(resolve(links, cap)) == _export(resolve(shuffled, cap))
