@@ -58,14 +58,14 @@ def test_keys_create_refuses_bad_input(tmp_path: Path) -> None:
 
 def test_migrate(tmp_path: Path) -> None:
     db = str(tmp_path / "h.db")
-    assert run("migrate", "--db", db) == (0, "applied migrations: 1\n")
+    assert run("migrate", "--db", db) == (0, "applied migrations: 1, 2\n")
     assert run("migrate", "--db", db) == (0, "up to date\n")
 
 
 def test_migrate_on_postgres() -> None:
     postgres.require()
     with postgres.fresh_schema() as url:
-        assert run("migrate", "--database-url", url) == (0, "applied migrations: 1\n")
+        assert run("migrate", "--database-url", url) == (0, "applied migrations: 1, 2\n")
         assert run("migrate", "--database-url", url) == (0, "up to date\n")
         code, out = run(
             "keys", "create", "--database-url", url, "--org", "a", "--project", "b", "--json"
@@ -156,3 +156,23 @@ def test_quarantine_list_pages_with_after(tmp_path: Path) -> None:
         json.loads(line)["id"] for line in run(*base, "--after", str(first[-1]))[1].splitlines()
     ]
     assert len(first) == 2 and len(rest) == 1 and rest[0] > first[-1]
+
+
+def test_profile_show(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    run("keys", "create", "--db", db, "--org", "acme", "--project", "web")
+    store = SQLiteStore(db)
+    project = store.find_project("acme", "web")
+    assert project is not None
+    item = {"eventId": "i1", "profileId": "p1", "userId": "ada", "userAttributes": {"a": 1}}
+    body = msgspec.json.encode({"track": [{"name": "Identify", "payload": [item]}]})
+    store.write([parse_body(body, Context(project.id, None, "k", 1_714_631_904_000), Settings())])
+    store.close()
+    base = ("profile", "show", "--db", db, "--org", "acme", "--project", "web")
+    code, out = run(*base, "--profile-id", "p1")
+    assert code == 0, out
+    person = json.loads(out)
+    assert (person["userIds"], person["attributes"]) == (["ada"], {"a": 1})
+    code, out = run(*base, "--user-id", "nobody")
+    assert code == 1 and "no person has used the identifier 'nobody'" in out
+    assert run(*base)[0] == 2

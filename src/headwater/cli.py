@@ -17,6 +17,7 @@ from headwater.config import Settings
 from headwater.errors import HeadwaterError
 from headwater.ingest.replay import replay_pending
 from headwater.model.views import quarantine_view
+from headwater.profiles import lookup
 from headwater.store import open_store
 from headwater.store.base import Project, Store
 from headwater.tenancy import keys, provision
@@ -214,6 +215,42 @@ def revoke_key(db: str | None, database_url: str | None, prefix: str) -> None:
     if not revoked:
         raise click.ClickException(f"no active key with prefix {prefix.partition('.')[0]!r}")
     click.echo(f"revoked {prefix.partition('.')[0]}")
+
+
+@main.group(name="profile")
+def profile_group() -> None:
+    """Unified profiles."""
+
+
+@profile_group.command(name="show")
+@database_options
+@click.option("--org", required=True)
+@click.option("--project", required=True)
+@click.option("--user-id", help="Find the person by a userId.")
+@click.option("--profile-id", help="Find the person by a profileId (device or browser).")
+def show_profile(
+    db: str | None,
+    database_url: str | None,
+    org: str,
+    project: str,
+    user_id: str | None,
+    profile_id: str | None,
+) -> None:
+    """Print the person's profile as JSON (the same as GET …/profiles/lookup)."""
+    if (user_id is None) == (profile_id is None):
+        raise click.UsageError("give exactly one of --user-id or --profile-id")
+    settings = _settings(db=db, database_url=database_url)
+    store = _open(settings)
+    try:
+        found = _project(store, org, project)
+        person = lookup.profile(
+            store, found.id, settings.max_profiles_per_person, user_id, profile_id
+        )
+    except HeadwaterError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+    click.echo(json.dumps(person, indent=2, ensure_ascii=False))
 
 
 @main.group(name="quarantine")

@@ -67,6 +67,9 @@ class Settings:
     max_future_skew_seconds: int = _setting(
         24 * 3600, "How far past the receive time an event `timestamp` may lie; later is rejected."
     )
+    max_profiles_per_person: int = _setting(
+        100, "Most profileIds (devices, browsers) one person holds; later links are refused."
+    )
     writer_batch_events: int = _setting(
         5000, "Most events the writer commits in one transaction (group commit size bound)."
     )
@@ -128,6 +131,7 @@ class Settings:
             "writer_batch_events",
             "writer_queue_events",
             "pg_pool_max_size",
+            "max_profiles_per_person",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be at least 1, got {getattr(self, name)}")

@@ -8,7 +8,7 @@ from typing import Any, cast
 from litestar import Litestar
 
 from headwater import logs
-from headwater.api import events, ops, quarantine, sources
+from headwater.api import events, ops, profiles, quarantine, sources
 from headwater.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from headwater.api.auth import Authenticator
 from headwater.api.cors import cors
@@ -84,6 +84,8 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
     handlers: list[Any] = [
         events.list_events,
         events.get_event,
+        profiles.lookup_profile,
+        profiles.identity_history,
         quarantine.list_quarantine,
         quarantine.replay_quarantine,
         sources.list_sources,

@@ -7,9 +7,10 @@ line numbering, scopes) is decided in Python before a store sees the data.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
+from headwater.identity.links import Link
 from headwater.model.event import Batch, WriteResult
 
 
@@ -114,6 +115,18 @@ class Store(Protocol):
     # ingest
     def write(self, batches: Sequence[Batch]) -> list[WriteResult]:
         """Insert every batch's events (duplicates skipped) and rejections in one transaction."""
+
+    # identity
+    def identity_links(
+        self, project_id: int, users: Iterable[str], profiles: Iterable[str]
+    ) -> list[Link]:
+        """Every link that decides the persons of these identifiers."""
+
+    def person_events(
+        self, project_id: int, users: Sequence[str], profiles: Sequence[str]
+    ) -> list[tuple[Any, ...]]:
+        """(timestamp, event_id, line, user_id, profile_id, user_attributes) of the events
+        carrying any of these identifiers."""
 
     # reads
     def query_events(self, query: EventQuery) -> list[tuple[object, ...]]:

@@ -8,11 +8,12 @@ translates them). Backends therefore cannot drift apart on tenancy, reads or qua
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from headwater.errors import BadRequest, Conflict
+from headwater.identity.links import PROFILE, USER, Link, links_of
 from headwater.model.event import EVENT_COLUMNS, Batch, EventRow, WriteResult
 from headwater.store.base import (
     EventQuery,
@@ -31,6 +32,16 @@ QUARANTINE_COLUMNS = (
 INSERT_QUARANTINE = f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) VALUES ({', '.join('?' * 13)})"
 SELECT_QUARANTINE = f"SELECT id, {QUARANTINE_COLUMNS}, status, resolved_at FROM quarantine"
 SELECT_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)}, seq FROM events"
+# Keeps, per pair, the earliest link: the same result in any arrival order (invariant 5).
+UPSERT_LINK = (
+    "INSERT INTO identity_links (project_id, kind, a, b, timestamp, event_id, line) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, kind, a, b) DO UPDATE SET "
+    "timestamp = excluded.timestamp, event_id = excluded.event_id, line = excluded.line "
+    "WHERE (excluded.timestamp, excluded.event_id, excluded.line) "
+    "< (identity_links.timestamp, identity_links.event_id, identity_links.line)"
+)
+SELECT_LINKS = "SELECT project_id, kind, a, b, timestamp, event_id, line FROM identity_links"
+_IN_CHUNK = 500
 
 
 class Cursor(Protocol):
@@ -225,10 +236,17 @@ class SQLStore(abc.ABC):
     def write(self, batches: Sequence[Batch]) -> list[WriteResult]:
         with self._transaction() as conn:
             inserted = self._insert_events(conn, [b.events for b in batches])
+            self._upsert_links(conn, [row for b in batches for row in b.events])
             rejected = [row for b in batches for row in quarantine_rows(b)]
             if rejected:
                 conn.executemany(INSERT_QUARANTINE, rejected)
         return [WriteResult(n, len(b.events) - n) for n, b in zip(inserted, batches, strict=True)]
+
+    def _upsert_links(self, conn: Connection, rows: Sequence[EventRow]) -> None:
+        # Sorted: concurrent writers touch the same link rows in one order (no deadlocks).
+        links = sorted(links_of(rows))
+        if links:
+            conn.executemany(UPSERT_LINK, links)
 
     # -- reads ---------------------------------------------------------------------
 
@@ -264,6 +282,57 @@ class SQLStore(abc.ABC):
         )
         return self._read(sql, [*params, query.limit])
 
+    def identity_links(
+        self, project_id: int, users: Iterable[str], profiles: Iterable[str]
+    ) -> list[Link]:
+        """The links that decide the persons of `users` and `profiles`: the profiles' links,
+        the alias closure of every user named, those users' profile links, and every link of
+        those profiles (a profile's earliest link may name someone else)."""
+        found = set(self._links(project_id, PROFILE, "a", set(profiles)))
+        known = set(users) | {link.b for link in found}
+        frontier = set(known)
+        while frontier:  # alias closure
+            step = self._links(project_id, USER, "a", frontier)
+            step += self._links(project_id, USER, "b", frontier)
+            found.update(step)
+            frontier = {i for link in step for i in (link.a, link.b)} - known
+            known |= frontier
+        mine = self._links(project_id, PROFILE, "b", known)
+        found.update(mine)
+        found.update(self._links(project_id, PROFILE, "a", {link.a for link in mine}))
+        return sorted(found)
+
+    def _links(self, project_id: int, kind: str, side: str, values: set[str]) -> list[Link]:
+        found: list[Link] = []
+        ordered = sorted(values)
+        for at in range(0, len(ordered), _IN_CHUNK):
+            chunk = ordered[at : at + _IN_CHUNK]
+            rows = self._read(
+                f"{SELECT_LINKS} WHERE project_id = ? AND kind = ? "
+                f"AND {side} IN ({', '.join('?' * len(chunk))})",
+                [project_id, kind, *chunk],
+            )
+            found += [Link(*r) for r in rows]
+        return found
+
+    def person_events(
+        self, project_id: int, users: Sequence[str], profiles: Sequence[str]
+    ) -> list[tuple[Any, ...]]:
+        """(timestamp, event_id, line, user_id, profile_id, user_attributes) of every event
+        carrying one of the identifiers; which of them are the person's, the caller decides."""
+        clauses, params = [], []
+        for column, values in (("user_id", users), ("profile_id", profiles)):
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params += list(values)
+        if not clauses:
+            return []
+        return self._read(
+            "SELECT timestamp, event_id, line, user_id, profile_id, user_attributes FROM events "
+            f"WHERE project_id = ? AND ({' OR '.join(clauses)})",
+            [project_id, *params],
+        )
+
     def list_quarantine(
         self, project_id: int, status: str | None, after_id: int, limit: int
     ) -> list[QuarantineEntry]:
@@ -289,6 +358,7 @@ class SQLStore(abc.ABC):
             if claimed != 1:  # a concurrent replay got there first; roll back, write nothing
                 raise Conflict(f"quarantine entry {entry.id} was replayed meanwhile", "ids")
             [inserted] = self._insert_events(conn, [batch.events])
+            self._upsert_links(conn, batch.events)
             if batch.rejected:
                 conn.executemany(INSERT_QUARANTINE, quarantine_rows(batch))
         return WriteResult(inserted, len(batch.events) - inserted)

@@ -1,0 +1,41 @@
+"""Profiles read API (scope `read`): a person by any identifier, and their identity history."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Response, get
+from litestar.params import FromPath
+
+from headwater.api.errors import JSON
+from headwater.api.services import BASE, AnyRequest, services
+from headwater.errors import BadRequest
+from headwater.profiles import lookup
+
+
+@get(f"{BASE}/profiles/lookup", sync_to_thread=True)
+def lookup_profile(
+    request: AnyRequest, org: FromPath[str], project: FromPath[str]
+) -> Response[bytes]:
+    hub = services(request)
+    principal = hub.principal(request, org, project, "read")
+    user_id = request.query_params.get("userId")
+    profile_id = request.query_params.get("profileId")
+    if (user_id is None) == (profile_id is None):
+        raise BadRequest("give exactly one of userId or profileId", "userId")
+    found = lookup.profile(
+        hub.store, principal.project.id, hub.settings.max_profiles_per_person,
+        user_id=user_id, profile_id=profile_id,
+    )  # fmt: skip
+    return Response(msgspec.json.encode(found), media_type=JSON)
+
+
+@get(f"{BASE}/profiles/{{person_id:str}}/identity-history", sync_to_thread=True)
+def identity_history(
+    request: AnyRequest, org: FromPath[str], project: FromPath[str], person_id: FromPath[str]
+) -> Response[bytes]:
+    hub = services(request)
+    principal = hub.principal(request, org, project, "read")
+    found = lookup.history(
+        hub.store, principal.project.id, hub.settings.max_profiles_per_person, person_id
+    )
+    return Response(msgspec.json.encode(found), media_type=JSON)

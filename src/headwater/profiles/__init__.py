@@ -1,0 +1,1 @@
+"""Unified profiles: a person's identifiers, attributes and computed attributes."""
