@@ -50,7 +50,10 @@ def test_anonymous_browsing_then_sign_in_is_one_person(client: Client, tenant: T
     assert by_user["userIds"] == ["ada"] and by_user["profileIds"] == ["prof_1", "prof_2"]
     assert by_user["attributes"] == {"plan": "pro", "email": "ada@example.com"}
     assert by_user["attributeSources"]["plan"]["eventId"] == "u1"
-    assert by_user["computed"] == {"first_seen": T, "last_seen": T + 30, "event_count": 5}
+    assert by_user["computed"] == {
+        "first_seen": T, "last_seen": T + 30, "event_count": 5,
+        "session_count": 0, "ltv": 0, "orders": 0,
+    }  # fmt: skip
 
 
 def test_late_events_do_not_overwrite_newer_attributes(client: Client, tenant: Tenant) -> None:
@@ -140,3 +143,74 @@ def test_arrival_order_does_not_matter(client: Client, tenant: Tenant, order: li
     dan = lookup(client, tenant, userId="dan").json()
     assert eve["profileIds"] == ["dev"] and dan["profileIds"] == []
     assert dan["attributes"] == {"tier": "silver"}
+
+
+def test_revenue_orders_and_sessions(client: Client, tenant: Tenant) -> None:
+    # issue 4 §3: succeeded adds, refunded subtracts (sign as given or not), others nothing
+    track(
+        client,
+        tenant,
+        "Charge",
+        {"eventId": "c1", "userId": "rev", "data": {"amount": 100, "status": "succeeded"}},
+        {"eventId": "c2", "userId": "rev", "data": {"amount": -30, "status": "refunded"}},
+        {"eventId": "c3", "userId": "rev", "data": {"amount": 10, "status": "refunded"}},
+        {"eventId": "c4", "userId": "rev", "data": {"amount": 999, "status": "pending"}},
+        {"eventId": "c5", "userId": "rev", "data": {"amount": "1", "status": "succeeded"}},
+    )
+    lines = [
+        {"eventId": "o1", "userId": "rev", "sessionId": "s1", "data": {"productId": p}}
+        for p in "abc"
+    ]
+    track(client, tenant, "Product ordered", *lines)
+    track(
+        client,
+        tenant,
+        "Product ordered",
+        {"eventId": "o2", "userId": "rev", "sessionId": "s2", "data": {"productId": "d"}},
+    )
+    computed = lookup(client, tenant, userId="rev").json()["computed"]
+    assert (computed["ltv"], computed["orders"], computed["session_count"]) == (60, 2, 2)
+
+
+def test_mixed_currencies_give_totals_per_currency(client: Client, tenant: Tenant) -> None:
+    track(
+        client,
+        tenant,
+        "Charge",
+        {
+            "eventId": "e1",
+            "userId": "fx",
+            "data": {"amount": 5, "status": "succeeded", "currency": "EUR"},
+        },
+        {
+            "eventId": "e2",
+            "userId": "fx",
+            "data": {"amount": 7, "status": "succeeded", "currency": "USD"},
+        },
+    )
+    assert lookup(client, tenant, userId="fx").json()["computed"]["ltv"] == {"EUR": 5, "USD": 7}
+
+
+def test_timeline_spans_every_identifier_and_pages(client: Client, tenant: Tenant) -> None:
+    track(client, tenant, "View Page", {"eventId": "t1", "profileId": "dev", "timestamp": T})
+    track(
+        client,
+        tenant,
+        "Identify",
+        {"eventId": "t2", "profileId": "dev", "userId": "tim", "timestamp": T + 1},
+    )
+    track(client, tenant, "Buy", {"eventId": "t3", "userId": "tim", "timestamp": T + 2})
+    track(
+        client,
+        tenant,
+        "Other",
+        {"eventId": "t4", "userId": "tom", "profileId": "dev", "timestamp": T + 3},
+    )  # tom's, not tim's
+    person = lookup(client, tenant, userId="tim").json()
+    url = f"{tenant.base}/profiles/{person['id']}/events"
+    first = client.get(url, params={"limit": "2"}, headers=tenant.headers).json()
+    rest = client.get(
+        url, params={"limit": "2", "cursor": first["next"]}, headers=tenant.headers
+    ).json()
+    assert [e["eventId"] for e in first["events"] + rest["events"]] == ["t1", "t2", "t3"]
+    assert rest["next"] is None

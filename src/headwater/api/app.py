@@ -86,6 +86,7 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
         events.get_event,
         profiles.lookup_profile,
         profiles.identity_history,
+        profiles.person_events,
         quarantine.list_quarantine,
         quarantine.replay_quarantine,
         sources.list_sources,

@@ -7,8 +7,10 @@ from litestar import Response, get
 from litestar.params import FromPath
 
 from headwater.api.errors import JSON
+from headwater.api.events import page_limit
 from headwater.api.services import BASE, AnyRequest, services
 from headwater.errors import BadRequest
+from headwater.model.views import decode_cursor
 from headwater.profiles import lookup
 
 
@@ -38,4 +40,24 @@ def identity_history(
     found = lookup.history(
         hub.store, principal.project.id, hub.settings.max_profiles_per_person, person_id
     )
+    return Response(msgspec.json.encode(found), media_type=JSON)
+
+
+@get(f"{BASE}/profiles/{{person_id:str}}/events", sync_to_thread=True)
+def person_events(
+    request: AnyRequest, org: FromPath[str], project: FromPath[str], person_id: FromPath[str]
+) -> Response[bytes]:
+    """The person's timeline across all their identifiers, shaped and paged like /events."""
+    hub = services(request)
+    principal = hub.principal(request, org, project, "read")
+    q = request.query_params
+    order = q.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise BadRequest("order must be asc or desc", "order")
+    cursor = q.get("cursor")
+    after = decode_cursor(cursor, 2) if cursor else None
+    found = lookup.timeline(
+        hub.store, principal.project.id, hub.settings.max_profiles_per_person, person_id,
+        page_limit(q.get("limit")), (after[0], after[1]) if after else None, order == "desc",
+    )  # fmt: skip
     return Response(msgspec.json.encode(found), media_type=JSON)

@@ -1,24 +1,31 @@
 """A person's profile, computed when asked from the events and links already committed.
 
-Nothing here is cached or materialized, so a profile always reflects every acknowledged event
-(invariant 4) and is the same whatever order the events arrived in (invariant 5): identity is
-resolved from the links (`identity.resolve`), attributes are folded in event order.
+Nothing is cached or materialized, so a profile always reflects every acknowledged event
+(invariant 4), and every fold below keeps the value with the greatest (event time, eventId,
+line), so the result does not depend on the order events arrived in (invariant 5).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import msgspec
 
 from headwater.errors import NotFound
 from headwater.identity.links import USER
-from headwater.identity.resolve import Decision, Person, Resolution, anchor_of, resolve
+from headwater.identity.resolve import Person, Resolution, anchor_of, resolve
+from headwater.model.event import EVENT_COLUMNS
 from headwater.model.rules import is_identity
-from headwater.store.base import Store
+from headwater.model.views import event_cursor, event_view
+from headwater.store.base import EventQuery, Store
+
+_AT = {name: i for i, name in enumerate(EVENT_COLUMNS)}
+_PAGE = 1000
+CHARGE, ORDERED = "Charge", "Product ordered"
 
 
-def _resolution(
+def person_of(
     store: Store, project_id: int, max_profiles: int, user_id: str | None, profile_id: str | None
 ) -> tuple[Resolution, Person]:
     links = store.identity_links(project_id, [user_id] if user_id else [],
@@ -27,11 +34,55 @@ def _resolution(
     return resolution, resolution.person(user_id=user_id, profile_id=profile_id)
 
 
-def _belongs(person: Person, user_id: str | None, profile_id: str | None) -> bool:
+def person_by_id(
+    store: Store, project_id: int, max_profiles: int, person_id: str
+) -> tuple[Resolution, Person]:
+    kind, value = anchor_of(person_id)
+    user_id, profile_id = (value, None) if kind == USER else (None, value)
+    return person_of(store, project_id, max_profiles, user_id, profile_id)
+
+
+def belongs(person: Person, row: Sequence[Any]) -> bool:
     """An event is its userId's person's; an event without one, its profileId's."""
+    user_id = row[_AT["user_id"]]
     if is_identity(user_id):
         return user_id in person.user_ids
-    return profile_id in person.profile_ids
+    return row[_AT["profile_id"]] in person.profile_ids
+
+
+def events_of(
+    store: Store, project_id: int, person: Person, after: tuple[int, int] | None = None,
+    descending: bool = False,
+) -> Iterator[tuple[Any, ...]]:  # fmt: skip
+    """The person's events in (time, arrival) order, a page of rows at a time."""
+    while True:
+        rows = store.query_events(EventQuery(
+            project_id, any_user_id=person.user_ids, any_profile_id=person.profile_ids,
+            after=after, descending=descending, limit=_PAGE,
+        ))  # fmt: skip
+        for row in rows:
+            if belongs(person, row):
+                yield row
+        if len(rows) < _PAGE:
+            return
+        last = rows[-1]
+        after = (last[_AT["timestamp"]], last[-1])
+
+
+def _order(row: Sequence[Any]) -> tuple[int, str, int]:
+    return (row[_AT["timestamp"]], row[_AT["event_id"]], row[_AT["line"]])
+
+
+def _charge(data: dict[str, Any]) -> tuple[str | None, float] | None:
+    """(currency, signed amount) of a Charge: succeeded adds, refunded subtracts."""
+    amount, status = data.get("amount"), data.get("status")
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        return None
+    sign = {"succeeded": 1, "refunded": -1}.get(status if isinstance(status, str) else "")
+    if sign is None:
+        return None
+    currency = data.get("currency")
+    return (currency if isinstance(currency, str) else None), sign * abs(amount)
 
 
 def profile(
@@ -41,42 +92,78 @@ def profile(
     """The profile of the person an identifier belongs to; NotFound when nobody used it."""
     if not is_identity(user_id) and not is_identity(profile_id):
         raise NotFound("give a userId or a profileId that is a real identifier", "userId")
-    resolution, person = _resolution(store, project_id, max_profiles, user_id, profile_id)
-    rows = store.person_events(project_id, person.user_ids, person.profile_ids)
-    mine = sorted((r for r in rows if _belongs(person, r[3], r[4])), key=lambda r: r[:3])
-    if not mine and person.id not in resolution.history:
+    resolution, person = person_of(store, project_id, max_profiles, user_id, profile_id)
+    latest: dict[str, tuple[tuple[int, str, int], Any]] = {}  # attribute → (order, value)
+    first = last = None
+    count = 0
+    sessions: set[str] = set()
+    orders: set[str] = set()
+    revenue: dict[str | None, float] = {}
+    for row in events_of(store, project_id, person):
+        order, timestamp = _order(row), row[_AT["timestamp"]]
+        count += 1
+        first = timestamp if first is None else min(first, timestamp)
+        last = timestamp if last is None else max(last, timestamp)
+        if is_identity(row[_AT["session_id"]]):
+            sessions.add(row[_AT["session_id"]])
+        name = row[_AT["event_name"]]
+        if name == ORDERED:
+            orders.add(row[_AT["event_id"]])
+        if name == CHARGE and row[_AT["data"]] is not None:
+            charge = _charge(msgspec.json.decode(row[_AT["data"]]))
+            if charge:
+                revenue[charge[0]] = revenue.get(charge[0], 0) + charge[1]
+        if row[_AT["user_attributes"]] is not None:
+            for key, value in msgspec.json.decode(row[_AT["user_attributes"]]).items():
+                if key not in latest or latest[key][0] < order:
+                    latest[key] = (order, value)
+    if not count and person.id not in resolution.history:
         asked = user_id if user_id is not None else profile_id
         raise NotFound(f"no person has used the identifier {asked!r}", "userId")
-    attributes: dict[str, Any] = {}
-    sources: dict[str, dict[str, Any]] = {}
-    for timestamp, event_id, line, _, _, text in mine:
-        if text is None:
-            continue
-        for name, value in msgspec.json.decode(text).items():
-            if value is None:  # null unsets the attribute
-                attributes.pop(name, None)
-                sources.pop(name, None)
-            else:
-                attributes[name] = value
-                sources[name] = {"eventId": event_id, "line": line, "timestamp": timestamp}
+    attributes = {k: v for k, (_, v) in sorted(latest.items()) if v is not None}  # null unsets
+    ltv: float | dict[str, float] = 0
+    if len(revenue) == 1:
+        ltv = next(iter(revenue.values()))
+    elif revenue:
+        ltv = {currency or "unknown": total for currency, total in sorted(
+            revenue.items(), key=lambda item: item[0] or "")}  # fmt: skip
     return {
         "id": person.id,
         "userIds": list(person.user_ids),
         "profileIds": list(person.profile_ids),
         "attributes": attributes,
-        "attributeSources": sources,
+        "attributeSources": {
+            k: {"eventId": o[1], "line": o[2], "timestamp": o[0]}
+            for k, (o, v) in sorted(latest.items())
+            if v is not None
+        },
         "computed": {
-            "first_seen": mine[0][0] if mine else None,
-            "last_seen": max(r[0] for r in mine) if mine else None,
-            "event_count": len(mine),
+            "first_seen": first,
+            "last_seen": last,
+            "event_count": count,
+            "session_count": len(sessions),
+            "ltv": ltv,
+            "orders": len(orders),
         },
     }
 
 
+def timeline(
+    store: Store, project_id: int, max_profiles: int, person_id: str,
+    limit: int, after: tuple[int, int] | None, descending: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """The person's events across all their identifiers, in the events API's shape."""
+    _, person = person_by_id(store, project_id, max_profiles, person_id)
+    page: list[tuple[Any, ...]] = []
+    for row in events_of(store, project_id, person, after, descending):
+        if len(page) == limit:
+            return {"events": [event_view(r) for r in page], "next": event_cursor(page[-1])}
+        page.append(row)
+    return {"events": [event_view(r) for r in page], "next": None}
+
+
 def history(store: Store, project_id: int, max_profiles: int, person_id: str) -> dict[str, Any]:
     """Every merge, conflict and refusal that shaped the person, oldest first."""
-    kind, value = anchor_of(person_id)
-    user_id, profile_id = (value, None) if kind == USER else (None, value)
-    resolution, person = _resolution(store, project_id, max_profiles, user_id, profile_id)
-    decisions: list[Decision] = resolution.history.get(person.id, [])
+    resolution, person = person_by_id(store, project_id, max_profiles, person_id)
+    decisions = resolution.history.get(person.id, [])
     return {"id": person.id, "history": [d.wire() for d in decisions]}

@@ -58,6 +58,9 @@ class EventQuery:
     after: tuple[int, int] | None = None  # (timestamp, seq) of the last row already seen
     descending: bool = False
     limit: int = 100
+    # A person's identifiers: events carrying any of these userIds or profileIds.
+    any_user_id: tuple[str, ...] = ()
+    any_profile_id: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,14 +125,8 @@ class Store(Protocol):
     ) -> list[Link]:
         """Every link that decides the persons of these identifiers."""
 
-    def person_events(
-        self, project_id: int, users: Sequence[str], profiles: Sequence[str]
-    ) -> list[tuple[Any, ...]]:
-        """(timestamp, event_id, line, user_id, profile_id, user_attributes) of the events
-        carrying any of these identifiers."""
-
     # reads
-    def query_events(self, query: EventQuery) -> list[tuple[object, ...]]:
+    def query_events(self, query: EventQuery) -> list[tuple[Any, ...]]:
         """Rows in `EVENT_COLUMNS` order followed by `seq`."""
 
     def list_quarantine(

@@ -250,7 +250,7 @@ class SQLStore(abc.ABC):
 
     # -- reads ---------------------------------------------------------------------
 
-    def query_events(self, query: EventQuery) -> list[tuple[object, ...]]:
+    def query_events(self, query: EventQuery) -> list[tuple[Any, ...]]:
         where = ["project_id = ?"]
         params: list[object] = [query.project_id]
         for column, value in (
@@ -263,6 +263,16 @@ class SQLStore(abc.ABC):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        anyof = []
+        for column, values in (
+            ("user_id", query.any_user_id),
+            ("profile_id", query.any_profile_id),
+        ):
+            if values:
+                anyof.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params += values
+        if anyof:
+            where.append(f"({' OR '.join(anyof)})")
         if query.since is not None:
             where.append("timestamp >= ?")
             params.append(query.since)
@@ -314,24 +324,6 @@ class SQLStore(abc.ABC):
             )
             found += [Link(*r) for r in rows]
         return found
-
-    def person_events(
-        self, project_id: int, users: Sequence[str], profiles: Sequence[str]
-    ) -> list[tuple[Any, ...]]:
-        """(timestamp, event_id, line, user_id, profile_id, user_attributes) of every event
-        carrying one of the identifiers; which of them are the person's, the caller decides."""
-        clauses, params = [], []
-        for column, values in (("user_id", users), ("profile_id", profiles)):
-            if values:
-                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-                params += list(values)
-        if not clauses:
-            return []
-        return self._read(
-            "SELECT timestamp, event_id, line, user_id, profile_id, user_attributes FROM events "
-            f"WHERE project_id = ? AND ({' OR '.join(clauses)})",
-            [project_id, *params],
-        )
 
     def list_quarantine(
         self, project_id: int, status: str | None, after_id: int, limit: int
