@@ -249,3 +249,26 @@ def test_source_id_posts_to_the_source_track_path(server: LiveServer, wire: Wire
     assert stored[0]["eventName"] == "Source Event"
     assert stored[0]["sourceId"] == server.source_id
     assert stored[0]["data"] == {"via": "source"}
+
+
+def test_profiles_from_the_sdk(server: LiveServer) -> None:
+    # issue 4: identify, group, track and ecommerce through the SDK, read back as one person
+    user = f"sdk-{uuid.uuid4()}"
+    client = sdk(server)
+    client.identify(user_id=user, profile_id=f"{user}-device", traits={"plan": "pro"})
+    client.group(account_id="acme", user_id=user, attributes={"seats": 5})
+    client.track("Charge", user_id=user, properties={"amount": 42.5, "status": "succeeded"})
+    client.ecommerce.ordered(user_id=user, products=[{"product_id": "a"}, {"product_id": "b"}])
+    client.ecommerce.product_viewed(profile_id=f"{user}-device", product_id="c")
+    client.close()
+    with server.client() as http:
+        by_device = http.get(f"{server.project_url}/profiles/lookup",
+                             params={"profileId": f"{user}-device"}).json()  # fmt: skip
+        by_user = http.get(f"{server.project_url}/profiles/lookup", params={"userId": user})
+    assert by_user.status_code == 200, by_user.text
+    person = by_user.json()
+    assert person == by_device
+    assert person["userIds"] == [user] and person["profileIds"] == [f"{user}-device"]
+    assert person["attributes"] == {"plan": "pro"}
+    assert person["computed"]["ltv"] == 42.5 and person["computed"]["orders"] == 1
+    assert person["computed"]["event_count"] == 6  # identify, group, charge, 2 lines, view
