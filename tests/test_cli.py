@@ -12,8 +12,11 @@ from headwater.cli import main
 from headwater.config import Settings
 from headwater.ingest.normalize import parse_body
 from headwater.model.event import Context
+from headwater.store.migrations import migrations
 from headwater.store.sqlite.store import SQLiteStore
 from tests import postgres
+
+ALL_APPLIED = f"applied migrations: {', '.join(str(v) for v, _ in migrations('sqlite'))}\n"
 
 
 def run(*args: str, input: str | None = None) -> tuple[int, str]:
@@ -58,14 +61,14 @@ def test_keys_create_refuses_bad_input(tmp_path: Path) -> None:
 
 def test_migrate(tmp_path: Path) -> None:
     db = str(tmp_path / "h.db")
-    assert run("migrate", "--db", db) == (0, "applied migrations: 1, 2\n")
+    assert run("migrate", "--db", db) == (0, ALL_APPLIED)
     assert run("migrate", "--db", db) == (0, "up to date\n")
 
 
 def test_migrate_on_postgres() -> None:
     postgres.require()
     with postgres.fresh_schema() as url:
-        assert run("migrate", "--database-url", url) == (0, "applied migrations: 1, 2\n")
+        assert run("migrate", "--database-url", url) == (0, ALL_APPLIED)
         assert run("migrate", "--database-url", url) == (0, "up to date\n")
         code, out = run(
             "keys", "create", "--database-url", url, "--org", "a", "--project", "b", "--json"
@@ -176,3 +179,23 @@ def test_profile_show(tmp_path: Path) -> None:
     code, out = run(*base, "--user-id", "nobody")
     assert code == 1 and "no person has used the identifier 'nobody'" in out
     assert run(*base)[0] == 2
+
+
+def test_profile_split(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    run("keys", "create", "--db", db, "--org", "acme", "--project", "web")
+    store = SQLiteStore(db)
+    project = store.find_project("acme", "web")
+    assert project is not None
+    items = [{"eventId": "a", "userId": "new", "anotherUserId": "old"}]
+    body = msgspec.json.encode({"track": [{"name": "Identify", "payload": items}]})
+    store.write([parse_body(body, Context(project.id, None, "k", 1_714_631_904_000), Settings())])
+    store.close()
+    base = ("profile", "split", "--db", db, "--org", "acme", "--project", "web")
+    code, out = run(*base, "--user-id", "old")
+    assert code == 0, out
+    code, out = run("profile", "show", "--db", db, "--org", "acme", "--project", "web",
+                    "--user-id", "new")  # fmt: skip
+    assert json.loads(out)["userIds"] == ["new"]
+    code, out = run(*base, "--user-id", "new")
+    assert code == 1 and "cannot be split off" in out

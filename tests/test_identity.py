@@ -111,3 +111,20 @@ def test_any_order_gives_the_same_persons(
     shuffled = links[:]
     shuffler.shuffle(shuffled)
     assert _export(resolve(links, cap)) == _export(resolve(shuffled, cap))
+
+
+def test_a_split_profile_ignores_all_its_links() -> None:
+    links = [profile("p1", "ann", 1), profile("p1", "ann", 9), profile("p2", "ann", 2)]
+    found = resolve(links, 100, {(PROFILE, "p1")})
+    assert found.person(user_id="ann").profile_ids == ("p2",)
+    assert found.person(profile_id="p1").user_ids == ()
+    types = [d.type for d in found.history[found.person(user_id="ann").id]]
+    assert types == ["split", "link", "split"]
+
+
+def test_a_split_user_ignores_its_aliases() -> None:
+    links = [alias("ann", "bob", 1), alias("bob", "cy", 2), profile("p1", "bob", 3)]
+    found = resolve(links, 100, {(USER, "bob")})
+    assert found.person(user_id="ann").user_ids == ("ann",)
+    assert found.person(user_id="bob").profile_ids == ("p1",)
+    assert found.person(user_id="cy").user_ids == ("cy",)

@@ -214,3 +214,45 @@ def test_timeline_spans_every_identifier_and_pages(client: Client, tenant: Tenan
     ).json()
     assert [e["eventId"] for e in first["events"] + rest["events"]] == ["t1", "t2", "t3"]
     assert rest["next"] is None
+
+
+def test_split_is_exact_and_survives_later_events(client: Client, tenant: Tenant) -> None:
+    # issue 4 §1: an operator splits a wrongly linked device off a person
+    track(
+        client,
+        tenant,
+        "Identify",
+        {"eventId": "s1", "profileId": "laptop", "userId": "liz", "timestamp": T},
+        {"eventId": "s2", "profileId": "kiosk", "userId": "liz", "timestamp": T + 1},
+    )
+    track(client, tenant, "View Page", {"eventId": "s3", "profileId": "kiosk", "timestamp": T + 2})
+    person = lookup(client, tenant, userId="liz").json()
+    url = f"{tenant.base}/profiles/{person['id']}/split"
+    done = client.post(url, json={"profileId": "kiosk"}, headers=tenant.headers)
+    assert done.status_code == 200, done.text
+    liz = lookup(client, tenant, userId="liz").json()
+    assert liz["profileIds"] == ["laptop"] and liz["computed"]["event_count"] == 2
+    kiosk = lookup(client, tenant, profileId="kiosk").json()
+    assert kiosk["userIds"] == [] and kiosk["computed"]["event_count"] == 1
+    assert done.json() == {"person": liz["id"], "splitOff": kiosk["id"]}
+    # A later event links the kiosk to liz again: the split holds.
+    track(
+        client,
+        tenant,
+        "Identify",
+        {"eventId": "s4", "profileId": "kiosk", "userId": "liz", "timestamp": T + 3},
+    )
+    assert lookup(client, tenant, userId="liz").json()["profileIds"] == ["laptop"]
+    history = client.get(
+        f"{tenant.base}/profiles/{liz['id']}/identity-history", headers=tenant.headers
+    ).json()["history"]
+    assert [h["type"] for h in history] == ["link", "split"]  # s4 repeats s2: one link
+
+
+def test_bad_splits_are_refused(client: Client, tenant: Tenant) -> None:
+    track(client, tenant, "E", {"eventId": "b1", "userId": "solo", "profileId": "d1"})
+    person = lookup(client, tenant, userId="solo").json()
+    url = f"{tenant.base}/profiles/{person['id']}/split"
+    for body in ({"userId": "solo"}, {"profileId": "elsewhere"}, {}, {"userId": 1}):
+        response = client.post(url, json=body, headers=tenant.headers)
+        assert response.status_code == 400, body

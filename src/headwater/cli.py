@@ -253,6 +253,37 @@ def show_profile(
     click.echo(json.dumps(person, indent=2, ensure_ascii=False))
 
 
+@profile_group.command(name="split")
+@database_options
+@click.option("--org", required=True)
+@click.option("--project", required=True)
+@click.option("--user-id", help="Split this userId off the person it was merged into.")
+@click.option("--profile-id", help="Split this profileId off the person it was linked to.")
+def split_profile(
+    db: str | None,
+    database_url: str | None,
+    org: str,
+    project: str,
+    user_id: str | None,
+    profile_id: str | None,
+) -> None:
+    """Split an identifier off its person; exact (recomputed from events) and permanent."""
+    if (user_id is None) == (profile_id is None):
+        raise click.UsageError("give exactly one of --user-id or --profile-id")
+    settings = _settings(db=db, database_url=database_url)
+    store = _open(settings)
+    limit = settings.max_profiles_per_person
+    try:
+        found = _project(store, org, project)
+        _, person = lookup.person_of(store, found.id, limit, user_id, profile_id)
+        result = lookup.split(store, found.id, limit, person, user_id, profile_id)
+    except HeadwaterError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+    click.echo(json.dumps(result))
+
+
 @main.group(name="quarantine")
 def quarantine_group() -> None:
     """Items that failed validation: list them, replay them after a fix."""

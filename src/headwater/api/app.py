@@ -87,6 +87,7 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
         profiles.lookup_profile,
         profiles.identity_history,
         profiles.person_events,
+        profiles.split_identifier,
         quarantine.list_quarantine,
         quarantine.replay_quarantine,
         sources.list_sources,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Response, get
-from litestar.params import FromPath
+from litestar import Response, get, post
+from litestar.params import FromPath, RawBody
 
 from headwater.api.errors import JSON
 from headwater.api.events import page_limit
@@ -60,4 +60,29 @@ def person_events(
         hub.store, principal.project.id, hub.settings.max_profiles_per_person, person_id,
         page_limit(q.get("limit")), (after[0], after[1]) if after else None, order == "desc",
     )  # fmt: skip
+    return Response(msgspec.json.encode(found), media_type=JSON)
+
+
+class SplitRequest(msgspec.Struct, forbid_unknown_fields=True):
+    userId: str | None = None
+    profileId: str | None = None
+
+
+@post(f"{BASE}/profiles/{{person_id:str}}/split", sync_to_thread=True, status_code=200)
+def split_identifier(
+    request: AnyRequest, org: FromPath[str], project: FromPath[str], person_id: FromPath[str],
+    body: RawBody,
+) -> Response[bytes]:  # fmt: skip
+    """Split a userId or profileId off the person (scope `admin`); exact and permanent."""
+    hub = services(request)
+    principal = hub.principal(request, org, project, "admin")
+    try:
+        ask = msgspec.json.decode(body, type=SplitRequest)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise BadRequest(f"invalid split request: {exc}") from None
+    if (ask.userId is None) == (ask.profileId is None):
+        raise BadRequest("give exactly one of userId or profileId", "userId")
+    limit = hub.settings.max_profiles_per_person
+    _, person = lookup.person_by_id(hub.store, principal.project.id, limit, person_id)
+    found = lookup.split(hub.store, principal.project.id, limit, person, ask.userId, ask.profileId)
     return Response(msgspec.json.encode(found), media_type=JSON)

@@ -32,7 +32,7 @@ class Person:
 class Decision:
     """One entry of a person's identity history."""
 
-    type: str  # "alias" | "link" | "conflict" | "refused"
+    type: str  # "alias" | "link" | "conflict" | "refused" | "split"
     identifiers: tuple[str, ...]
     link: Link
     message: str
@@ -106,10 +106,34 @@ class _Users:
         return True
 
 
-def resolve(links: Iterable[Link], max_profiles: int) -> Resolution:
-    ordered = sorted(set(links), key=lambda link: (link.order, link.kind, link.a, link.b))
+def _cut_by(link: Link, split: set[tuple[str, str]]) -> str | None:
+    """The split identifier that voids `link`, if any."""
+    if link.kind == PROFILE:
+        return link.a if (PROFILE, link.a) in split else None
+    if link.kind == USER:
+        return next((u for u in (link.a, link.b) if (USER, u) in split), None)
+    return None
+
+
+def resolve(
+    links: Iterable[Link], max_profiles: int, splits: Iterable[tuple[str, str]] = ()
+) -> Resolution:
+    """Persons from `links`; `splits` are (kind, identifier) an operator split off: every
+    link of a split profileId, and every alias of a split userId, is ignored."""
+    split = set(splits)
     users = _Users()
+    ordered = []
     notes: list[tuple[str, Decision]] = []  # (a user of the person, decision)
+    for link in sorted(set(links), key=lambda link: (link.order, link.kind, link.a, link.b)):
+        cut = _cut_by(link, split)
+        if cut is None:
+            ordered.append(link)
+            continue
+        message = f"{link.kind} link {link.a!r} - {link.b!r} ignored: {cut!r} was split off"
+        decision = Decision("split", (link.a, link.b), link, message)
+        for user in (link.b,) if link.kind == PROFILE else (link.a, link.b):
+            users.find(user)  # still a person, even with no other link
+            notes.append((user, decision))
     for link in ordered:
         if link.kind == USER and users.union(link.a, link.b):
             notes.append(

@@ -12,8 +12,9 @@ from typing import Any
 
 import msgspec
 
-from headwater.errors import NotFound
-from headwater.identity.links import USER
+from headwater.clock import now_ms
+from headwater.errors import BadRequest, NotFound
+from headwater.identity.links import PROFILE, USER
 from headwater.identity.resolve import Person, Resolution, anchor_of, resolve
 from headwater.model.event import EVENT_COLUMNS
 from headwater.model.rules import is_identity
@@ -30,7 +31,7 @@ def person_of(
 ) -> tuple[Resolution, Person]:
     links = store.identity_links(project_id, [user_id] if user_id else [],
                                  [profile_id] if profile_id else [])  # fmt: skip
-    resolution = resolve(links, max_profiles)
+    resolution = resolve(links, max_profiles, store.splits(project_id))
     return resolution, resolution.person(user_id=user_id, profile_id=profile_id)
 
 
@@ -167,3 +168,26 @@ def history(store: Store, project_id: int, max_profiles: int, person_id: str) ->
     resolution, person = person_by_id(store, project_id, max_profiles, person_id)
     decisions = resolution.history.get(person.id, [])
     return {"id": person.id, "history": [d.wire() for d in decisions]}
+
+
+def split(
+    store: Store, project_id: int, max_profiles: int, person: Person,
+    user_id: str | None, profile_id: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Split an identifier off `person`: from now on its links are ignored, so the split is
+    exact (state is recomputed from events) and holds whatever events arrive later."""
+    others = [u for u in person.user_ids if u != user_id]
+    if user_id is not None and user_id in person.user_ids and others:
+        store.add_split(project_id, USER, user_id, now_ms())
+    elif profile_id is not None and profile_id in person.profile_ids and others:
+        store.add_split(project_id, PROFILE, profile_id, now_ms())
+    else:
+        field = "userId" if user_id is not None else "profileId"
+        raise BadRequest(
+            f"{field} {user_id or profile_id!r} cannot be split off person {person.id}: it "
+            "must be one of its identifiers, and the person must keep another userId",
+            field,
+        )
+    _, remaining = person_of(store, project_id, max_profiles, others[0], None)
+    _, separated = person_of(store, project_id, max_profiles, user_id, profile_id)
+    return {"person": remaining.id, "splitOff": separated.id}

@@ -125,6 +125,11 @@ class Store(Protocol):
     ) -> list[Link]:
         """Every link that decides the persons of these identifiers."""
 
+    def splits(self, project_id: int) -> set[tuple[str, str]]:
+        """(kind, identifier) of every identifier an operator split off in the project."""
+
+    def add_split(self, project_id: int, kind: str, identifier: str, now: int) -> None: ...
+
     # reads
     def query_events(self, query: EventQuery) -> list[tuple[Any, ...]]:
         """Rows in `EVENT_COLUMNS` order followed by `seq`."""

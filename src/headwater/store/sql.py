@@ -312,6 +312,20 @@ class SQLStore(abc.ABC):
         found.update(self._links(project_id, PROFILE, "a", {link.a for link in mine}))
         return sorted(found)
 
+    def splits(self, project_id: int) -> set[tuple[str, str]]:
+        rows = self._read(
+            "SELECT kind, identifier FROM identity_splits WHERE project_id = ?", (project_id,)
+        )
+        return {(kind, identifier) for kind, identifier in rows}
+
+    def add_split(self, project_id: int, kind: str, identifier: str, now: int) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO identity_splits (project_id, kind, identifier, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (project_id, kind, identifier, now),
+            )
+
     def _links(self, project_id: int, kind: str, side: str, values: set[str]) -> list[Link]:
         found: list[Link] = []
         ordered = sorted(values)
