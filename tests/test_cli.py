@@ -199,3 +199,12 @@ def test_profile_split(tmp_path: Path) -> None:
     assert json.loads(out)["userIds"] == ["new"]
     code, out = run(*base, "--user-id", "new")
     assert code == 1 and "cannot be split off" in out
+
+
+def test_attributes_set_and_list(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    run("keys", "create", "--db", db, "--org", "acme", "--project", "web")
+    base = ("--db", db, "--org", "acme", "--project", "web")
+    assert run("attributes", "set", *base, "plan", "first") == (0, "plan: first\n")
+    assert run("attributes", "list", *base) == (0, "plan: first\n")
+    assert run("attributes", "set", *base, "plan", "median")[0] == 2

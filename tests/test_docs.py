@@ -41,5 +41,9 @@ def test_every_route_is_documented(tmp_path: Path) -> None:
     paths = [r.path for r in routes_of(Settings(db=str(tmp_path / "h.db"))).routes]
     for path in [*paths, *track.ROUTES]:
         path = path.replace("{org:str}", "{org}").replace("{project:str}", "{project}")
-        path = path.replace("{event_id:str}", "{eventId}").replace("{person_id:str}", "{id}")
+        path = (
+            path.replace("{event_id:str}", "{eventId}")
+            .replace("{person_id:str}", "{id}")
+            .replace("{name:str}", "{name}")
+        )
         assert path in text, path

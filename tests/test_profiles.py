@@ -256,3 +256,31 @@ def test_bad_splits_are_refused(client: Client, tenant: Tenant) -> None:
     for body in ({"userId": "solo"}, {"profileId": "elsewhere"}, {}, {"userId": 1}):
         response = client.post(url, json=body, headers=tenant.headers)
         assert response.status_code == 400, body
+
+
+def test_attribute_strategies(client: Client, tenant: Tenant) -> None:
+    # issue 4 §2: latest (default), first and most_frequent, per attribute per project
+    for name, strategy in (("signup_source", "first"), ("fav_color", "most_frequent")):
+        done = client.put(f"{tenant.base}/attributes/{name}", json={"strategy": strategy},
+                          headers=tenant.headers)  # fmt: skip
+        assert done.status_code == 200, done.text
+    observations = [
+        {"signup_source": "ads", "fav_color": "red", "plan": "free"},
+        {"signup_source": "seo", "fav_color": "blue", "plan": "pro"},
+        {"fav_color": "red", "plan": "team"},
+        {"fav_color": "blue"},
+    ]
+    items = [{"eventId": f"at{i}", "userId": "sam", "timestamp": T + 10 - i,
+              "userAttributes": attrs} for i, attrs in enumerate(observations)]  # fmt: skip
+    track(client, tenant, "Identify", *items)
+    attributes = lookup(client, tenant, userId="sam").json()["attributes"]
+    # times run backwards: at3 is the earliest event, at0 the latest
+    assert attributes == {"signup_source": "seo", "fav_color": "red", "plan": "free"}
+    listed = client.get(f"{tenant.base}/attributes", headers=tenant.headers).json()
+    assert listed == {
+        "default": "latest",
+        "attributes": {"fav_color": "most_frequent", "signup_source": "first"},
+    }
+    bad = client.put(f"{tenant.base}/attributes/x", json={"strategy": "median"},
+                     headers=tenant.headers)  # fmt: skip
+    assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == "strategy"

@@ -18,6 +18,7 @@ from headwater.errors import HeadwaterError
 from headwater.ingest.replay import replay_pending
 from headwater.model.views import quarantine_view
 from headwater.profiles import lookup
+from headwater.profiles.attributes import STRATEGIES
 from headwater.store import open_store
 from headwater.store.base import Project, Store
 from headwater.tenancy import keys, provision
@@ -282,6 +283,46 @@ def split_profile(
     finally:
         store.close()
     click.echo(json.dumps(result))
+
+
+@main.group(name="attributes")
+def attributes_group() -> None:
+    """How user attributes fold into a person's profile."""
+
+
+@attributes_group.command(name="set")
+@database_options
+@click.option("--org", required=True)
+@click.option("--project", required=True)
+@click.argument("name")
+@click.argument("strategy", type=click.Choice(STRATEGIES))
+def set_attribute(
+    db: str | None, database_url: str | None, org: str, project: str, name: str, strategy: str
+) -> None:
+    """Fold attribute NAME with STRATEGY (latest is the default for every attribute)."""
+    store = _open(_settings(db=db, database_url=database_url))
+    try:
+        found = _project(store, org, project)
+        store.set_attribute_strategy(found.id, name, strategy, now_ms())
+    finally:
+        store.close()
+    click.echo(f"{name}: {strategy}")
+
+
+@attributes_group.command(name="list")
+@database_options
+@click.option("--org", required=True)
+@click.option("--project", required=True)
+def list_attributes(db: str | None, database_url: str | None, org: str, project: str) -> None:
+    """Print the attributes with a strategy other than the default, one per line."""
+    store = _open(_settings(db=db, database_url=database_url))
+    try:
+        found = _project(store, org, project)
+        strategies = store.attribute_strategies(found.id)
+    finally:
+        store.close()
+    for name, strategy in sorted(strategies.items()):
+        click.echo(f"{name}: {strategy}")
 
 
 @main.group(name="quarantine")

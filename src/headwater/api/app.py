@@ -8,7 +8,7 @@ from typing import Any, cast
 from litestar import Litestar
 
 from headwater import logs
-from headwater.api import events, ops, profiles, quarantine, sources
+from headwater.api import attributes, events, ops, profiles, quarantine, sources
 from headwater.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from headwater.api.auth import Authenticator
 from headwater.api.cors import cors
@@ -88,6 +88,8 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
         profiles.identity_history,
         profiles.person_events,
         profiles.split_identifier,
+        attributes.list_strategies,
+        attributes.set_strategy,
         quarantine.list_quarantine,
         quarantine.replay_quarantine,
         sources.list_sources,

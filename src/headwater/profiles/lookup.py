@@ -19,6 +19,7 @@ from headwater.identity.resolve import Person, Resolution, anchor_of, resolve
 from headwater.model.event import EVENT_COLUMNS
 from headwater.model.rules import is_identity
 from headwater.model.views import event_cursor, event_view
+from headwater.profiles.attributes import Fold
 from headwater.store.base import EventQuery, Store
 
 _AT = {name: i for i, name in enumerate(EVENT_COLUMNS)}
@@ -94,7 +95,7 @@ def profile(
     if not is_identity(user_id) and not is_identity(profile_id):
         raise NotFound("give a userId or a profileId that is a real identifier", "userId")
     resolution, person = person_of(store, project_id, max_profiles, user_id, profile_id)
-    latest: dict[str, tuple[tuple[int, str, int], Any]] = {}  # attribute → (order, value)
+    fold = Fold()
     first = last = None
     count = 0
     sessions: set[str] = set()
@@ -115,13 +116,11 @@ def profile(
             if charge:
                 revenue[charge[0]] = revenue.get(charge[0], 0) + charge[1]
         if row[_AT["user_attributes"]] is not None:
-            for key, value in msgspec.json.decode(row[_AT["user_attributes"]]).items():
-                if key not in latest or latest[key][0] < order:
-                    latest[key] = (order, value)
+            fold.observe(order, msgspec.json.decode(row[_AT["user_attributes"]]))
     if not count and person.id not in resolution.history:
         asked = user_id if user_id is not None else profile_id
         raise NotFound(f"no person has used the identifier {asked!r}", "userId")
-    attributes = {k: v for k, (_, v) in sorted(latest.items()) if v is not None}  # null unsets
+    values = fold.result(store.attribute_strategies(project_id))
     ltv: float | dict[str, float] = 0
     if len(revenue) == 1:
         ltv = next(iter(revenue.values()))
@@ -132,11 +131,10 @@ def profile(
         "id": person.id,
         "userIds": list(person.user_ids),
         "profileIds": list(person.profile_ids),
-        "attributes": attributes,
+        "attributes": {name: value for name, (value, _) in values.items()},
         "attributeSources": {
-            k: {"eventId": o[1], "line": o[2], "timestamp": o[0]}
-            for k, (o, v) in sorted(latest.items())
-            if v is not None
+            name: {"eventId": o[1], "line": o[2], "timestamp": o[0]}
+            for name, (_, o) in values.items()
         },
         "computed": {
             "first_seen": first,

@@ -130,6 +130,13 @@ class Store(Protocol):
 
     def add_split(self, project_id: int, kind: str, identifier: str, now: int) -> None: ...
 
+    def attribute_strategies(self, project_id: int) -> dict[str, str]:
+        """Attribute name → strategy, for the attributes that have one set."""
+
+    def set_attribute_strategy(
+        self, project_id: int, name: str, strategy: str, now: int
+    ) -> None: ...
+
     # reads
     def query_events(self, query: EventQuery) -> list[tuple[Any, ...]]:
         """Rows in `EVENT_COLUMNS` order followed by `seq`."""

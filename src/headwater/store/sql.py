@@ -326,6 +326,21 @@ class SQLStore(abc.ABC):
                 (project_id, kind, identifier, now),
             )
 
+    def attribute_strategies(self, project_id: int) -> dict[str, str]:
+        rows = self._read(
+            "SELECT name, strategy FROM attribute_strategies WHERE project_id = ?", (project_id,)
+        )
+        return dict(rows)
+
+    def set_attribute_strategy(self, project_id: int, name: str, strategy: str, now: int) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO attribute_strategies (project_id, name, strategy, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (project_id, name) DO UPDATE SET "
+                "strategy = excluded.strategy, updated_at = excluded.updated_at",
+                (project_id, name, strategy, now),
+            )
+
     def _links(self, project_id: int, kind: str, side: str, values: set[str]) -> list[Link]:
         found: list[Link] = []
         ordered = sorted(values)
