@@ -284,3 +284,25 @@ def test_attribute_strategies(client: Client, tenant: Tenant) -> None:
     bad = client.put(f"{tenant.base}/attributes/x", json={"strategy": "median"},
                      headers=tenant.headers)  # fmt: skip
     assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == "strategy"
+
+
+def test_accounts_gather_members_attributes_and_aliases(client: Client, tenant: Tenant) -> None:
+    # issue 4 §5: membership from accountId on any event and from group
+    track(client, tenant, "Identify",
+          {"eventId": "g1", "userId": "amy", "profileId": "amy-laptop", "accountId": "acme",
+           "timestamp": T, "accountAttributes": {"plan": "team", "seats": 5}},
+          {"eventId": "g2", "profileId": "guest-1", "accountId": "acme", "timestamp": T + 1},
+          {"eventId": "g3", "userId": "bob", "accountId": "acme-inc", "anotherAccountId": "acme",
+           "timestamp": T + 2, "accountAttributes": {"seats": 8}})  # fmt: skip
+    response = client.get(f"{tenant.base}/accounts/acme-inc", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    acme = response.json()
+    assert acme["accountIds"] == ["acme", "acme-inc"] and acme["id"] == "acme"
+    assert acme["attributes"] == {"plan": "team", "seats": 8}
+    assert sorted(m["userIds"] or m["profileIds"] for m in acme["members"]) == [
+        ["amy"], ["bob"], ["guest-1"],
+    ]  # fmt: skip
+    assert acme["computed"]["event_count"] == 3
+    assert lookup(client, tenant, userId="amy").json()["accounts"] == ["acme"]
+    missing = client.get(f"{tenant.base}/accounts/nobody", headers=tenant.headers)
+    assert missing.status_code == 404

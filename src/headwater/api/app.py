@@ -88,6 +88,7 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
         profiles.identity_history,
         profiles.person_events,
         profiles.split_identifier,
+        profiles.get_account,
         attributes.list_strategies,
         attributes.set_strategy,
         quarantine.list_quarantine,

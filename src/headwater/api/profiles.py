@@ -11,7 +11,7 @@ from headwater.api.events import page_limit
 from headwater.api.services import BASE, AnyRequest, services
 from headwater.errors import BadRequest
 from headwater.model.views import decode_cursor
-from headwater.profiles import lookup
+from headwater.profiles import accounts, lookup
 
 
 @get(f"{BASE}/profiles/lookup", sync_to_thread=True)
@@ -85,4 +85,17 @@ def split_identifier(
     limit = hub.settings.max_profiles_per_person
     _, person = lookup.person_by_id(hub.store, principal.project.id, limit, person_id)
     found = lookup.split(hub.store, principal.project.id, limit, person, ask.userId, ask.profileId)
+    return Response(msgspec.json.encode(found), media_type=JSON)
+
+
+@get(f"{BASE}/accounts/{{account_id:str}}", sync_to_thread=True)
+def get_account(
+    request: AnyRequest, org: FromPath[str], project: FromPath[str], account_id: FromPath[str]
+) -> Response[bytes]:
+    """An account with its aliases, attributes and member persons (scope `read`)."""
+    hub = services(request)
+    principal = hub.principal(request, org, project, "read")
+    found = accounts.account(
+        hub.store, principal.project.id, hub.settings.max_profiles_per_person, account_id
+    )
     return Response(msgspec.json.encode(found), media_type=JSON)

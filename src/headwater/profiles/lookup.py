@@ -7,6 +7,7 @@ line), so the result does not depend on the order events arrived in (invariant 5
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ from headwater.model.views import event_cursor, event_view
 from headwater.profiles.attributes import Fold
 from headwater.store.base import EventQuery, Store
 
-_AT = {name: i for i, name in enumerate(EVENT_COLUMNS)}
+AT = {name: i for i, name in enumerate(EVENT_COLUMNS)}  # column → position in a row
 _PAGE = 1000
 CHARGE, ORDERED = "Charge", "Product ordered"
 
@@ -46,33 +47,40 @@ def person_by_id(
 
 def belongs(person: Person, row: Sequence[Any]) -> bool:
     """An event is its userId's person's; an event without one, its profileId's."""
-    user_id = row[_AT["user_id"]]
+    user_id = row[AT["user_id"]]
     if is_identity(user_id):
         return user_id in person.user_ids
-    return row[_AT["profile_id"]] in person.profile_ids
+    return row[AT["profile_id"]] in person.profile_ids
+
+
+def scan(store: Store, query: EventQuery) -> Iterator[tuple[Any, ...]]:
+    """Every row the query matches, a page at a time (memory stays flat)."""
+    query = dataclasses.replace(query, limit=_PAGE)
+    while True:
+        rows = store.query_events(query)
+        yield from rows
+        if len(rows) < _PAGE:
+            return
+        query = dataclasses.replace(query, after=(rows[-1][AT["timestamp"]], rows[-1][-1]))
 
 
 def events_of(
     store: Store, project_id: int, person: Person, after: tuple[int, int] | None = None,
     descending: bool = False,
 ) -> Iterator[tuple[Any, ...]]:  # fmt: skip
-    """The person's events in (time, arrival) order, a page of rows at a time."""
-    while True:
-        rows = store.query_events(EventQuery(
-            project_id, any_user_id=person.user_ids, any_profile_id=person.profile_ids,
-            after=after, descending=descending, limit=_PAGE,
-        ))  # fmt: skip
-        for row in rows:
-            if belongs(person, row):
-                yield row
-        if len(rows) < _PAGE:
-            return
-        last = rows[-1]
-        after = (last[_AT["timestamp"]], last[-1])
+    """The person's events in (time, arrival) order."""
+    query = EventQuery(
+        project_id,
+        any_user_id=person.user_ids,
+        any_profile_id=person.profile_ids,
+        after=after,
+        descending=descending,
+    )
+    return (row for row in scan(store, query) if belongs(person, row))  # fmt: skip
 
 
 def _order(row: Sequence[Any]) -> tuple[int, str, int]:
-    return (row[_AT["timestamp"]], row[_AT["event_id"]], row[_AT["line"]])
+    return (row[AT["timestamp"]], row[AT["event_id"]], row[AT["line"]])
 
 
 def _charge(data: dict[str, Any]) -> tuple[str | None, float] | None:
@@ -101,22 +109,25 @@ def profile(
     sessions: set[str] = set()
     orders: set[str] = set()
     revenue: dict[str | None, float] = {}
+    accounts: set[str] = set()
     for row in events_of(store, project_id, person):
-        order, timestamp = _order(row), row[_AT["timestamp"]]
+        order, timestamp = _order(row), row[AT["timestamp"]]
         count += 1
         first = timestamp if first is None else min(first, timestamp)
         last = timestamp if last is None else max(last, timestamp)
-        if is_identity(row[_AT["session_id"]]):
-            sessions.add(row[_AT["session_id"]])
-        name = row[_AT["event_name"]]
+        if is_identity(row[AT["account_id"]]):
+            accounts.add(row[AT["account_id"]])
+        if is_identity(row[AT["session_id"]]):
+            sessions.add(row[AT["session_id"]])
+        name = row[AT["event_name"]]
         if name == ORDERED:
-            orders.add(row[_AT["event_id"]])
-        if name == CHARGE and row[_AT["data"]] is not None:
-            charge = _charge(msgspec.json.decode(row[_AT["data"]]))
+            orders.add(row[AT["event_id"]])
+        if name == CHARGE and row[AT["data"]] is not None:
+            charge = _charge(msgspec.json.decode(row[AT["data"]]))
             if charge:
                 revenue[charge[0]] = revenue.get(charge[0], 0) + charge[1]
-        if row[_AT["user_attributes"]] is not None:
-            fold.observe(order, msgspec.json.decode(row[_AT["user_attributes"]]))
+        if row[AT["user_attributes"]] is not None:
+            fold.observe(order, msgspec.json.decode(row[AT["user_attributes"]]))
     if not count and person.id not in resolution.history:
         asked = user_id if user_id is not None else profile_id
         raise NotFound(f"no person has used the identifier {asked!r}", "userId")
@@ -136,6 +147,7 @@ def profile(
             name: {"eventId": o[1], "line": o[2], "timestamp": o[0]}
             for name, (_, o) in values.items()
         },
+        "accounts": sorted(accounts),
         "computed": {
             "first_seen": first,
             "last_seen": last,

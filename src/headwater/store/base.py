@@ -61,6 +61,7 @@ class EventQuery:
     # A person's identifiers: events carrying any of these userIds or profileIds.
     any_user_id: tuple[str, ...] = ()
     any_profile_id: tuple[str, ...] = ()
+    any_account_id: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +125,9 @@ class Store(Protocol):
         self, project_id: int, users: Iterable[str], profiles: Iterable[str]
     ) -> list[Link]:
         """Every link that decides the persons of these identifiers."""
+
+    def alias_links(self, project_id: int, kind: str, start: Iterable[str]) -> list[Link]:
+        """The closure of `user` or `account` alias links from `start`."""
 
     def splits(self, project_id: int) -> set[tuple[str, str]]:
         """(kind, identifier) of every identifier an operator split off in the project."""

@@ -267,6 +267,7 @@ class SQLStore(abc.ABC):
         for column, values in (
             ("user_id", query.any_user_id),
             ("profile_id", query.any_profile_id),
+            ("account_id", query.any_account_id),
         ):
             if values:
                 anyof.append(f"{column} IN ({', '.join('?' * len(values))})")
@@ -300,16 +301,24 @@ class SQLStore(abc.ABC):
         those profiles (a profile's earliest link may name someone else)."""
         found = set(self._links(project_id, PROFILE, "a", set(profiles)))
         known = set(users) | {link.b for link in found}
-        frontier = set(known)
-        while frontier:  # alias closure
-            step = self._links(project_id, USER, "a", frontier)
-            step += self._links(project_id, USER, "b", frontier)
-            found.update(step)
-            frontier = {i for link in step for i in (link.a, link.b)} - known
-            known |= frontier
+        found.update(self.alias_links(project_id, USER, known))
+        known |= {i for link in found if link.kind == USER for i in (link.a, link.b)}
         mine = self._links(project_id, PROFILE, "b", known)
         found.update(mine)
         found.update(self._links(project_id, PROFILE, "a", {link.a for link in mine}))
+        return sorted(found)
+
+    def alias_links(self, project_id: int, kind: str, start: Iterable[str]) -> list[Link]:
+        """Every alias link (`user` or `account`) reachable from `start`: its closure."""
+        found: set[Link] = set()
+        known = set(start)
+        frontier = set(known)
+        while frontier:
+            step = self._links(project_id, kind, "a", frontier)
+            step += self._links(project_id, kind, "b", frontier)
+            found.update(step)
+            frontier = {i for link in step for i in (link.a, link.b)} - known
+            known |= frontier
         return sorted(found)
 
     def splits(self, project_id: int) -> set[tuple[str, str]]:
