@@ -45,6 +45,6 @@ def test_every_route_is_documented(tmp_path: Path) -> None:
             path.replace("{event_id:str}", "{eventId}")
             .replace("{person_id:str}", "{id}")
             .replace("{name:str}", "{name}")
-        path = path.replace("{account_id:str}", "{accountId}")
+            .replace("{account_id:str}", "{accountId}")
         )
         assert path in text, path
