@@ -86,9 +86,10 @@ def export(groups: list[dict[str, Any]], order: random.Random, backend: str) -> 
             store.write([batch])
             at += size
         found = []
-        for kind, identifier in [("user", u) for u in USERS] + [("profile", p) for p in PROFILES]:
+        asks = [(u, None) for u in USERS] + [(None, p) for p in PROFILES]
+        for user_id, profile_id in asks:
             try:
-                person = lookup.profile(store, project.id, 2, **{f"{kind}_id": identifier})
+                person = lookup.profile(store, project.id, 2, user_id, profile_id)
             except NotFound:
                 person = None
             found.append(msgspec.json.encode(person, order="sorted"))

@@ -52,7 +52,7 @@ def test_anonymous_browsing_then_sign_in_is_one_person(client: Client, tenant: T
     assert by_user["attributeSources"]["plan"]["eventId"] == "u1"
     assert by_user["computed"] == {
         "first_seen": T, "last_seen": T + 30, "event_count": 5,
-        "session_count": 0, "ltv": 0, "orders": 0,
+        "session_count": 1, "ltv": 0, "orders": 0,
     }  # fmt: skip
 
 
@@ -169,7 +169,8 @@ def test_revenue_orders_and_sessions(client: Client, tenant: Tenant) -> None:
         {"eventId": "o2", "userId": "rev", "sessionId": "s2", "data": {"productId": "d"}},
     )
     computed = lookup(client, tenant, userId="rev").json()["computed"]
-    assert (computed["ltv"], computed["orders"], computed["session_count"]) == (60, 2, 2)
+    # sessions: s1 and s2 from the client, and one by inactivity for the Charge events
+    assert (computed["ltv"], computed["orders"], computed["session_count"]) == (60, 2, 3)
 
 
 def test_mixed_currencies_give_totals_per_currency(client: Client, tenant: Tenant) -> None:
@@ -306,3 +307,36 @@ def test_accounts_gather_members_attributes_and_aliases(client: Client, tenant: 
     assert lookup(client, tenant, userId="amy").json()["accounts"] == ["acme"]
     missing = client.get(f"{tenant.base}/accounts/nobody", headers=tenant.headers)
     assert missing.status_code == 404
+
+
+def test_sessions_from_the_client_and_by_inactivity(client: Client, tenant: Tenant) -> None:
+    # issue 4 §4: client sessionIds, and 30 minutes of inactivity for events without one
+    minute = 60_000
+    start = {"eventId": "ses_1", "profileId": "web-1", "sessionId": "ses_1", "timestamp": T,
+             "userAttributes": {"deviceType": "Mobile", "referrer": "news.example",
+                                "utmSource": "newsletter"}}  # fmt: skip
+    track(client, tenant, "Session start", start)
+    track(client, tenant, "View Page",
+          {"eventId": "pag_2", "profileId": "web-1", "sessionId": "ses_1", "timestamp": T + 2,
+           "data": {"url": "https://shop.example/shoes"}},
+          {"eventId": "pag_1", "profileId": "web-1", "sessionId": "ses_1", "timestamp": T + 1,
+           "data": {"url": "https://shop.example/"}})  # fmt: skip
+    track(
+        client,
+        tenant,
+        "Ping",
+        {"eventId": "a1", "profileId": "web-1", "timestamp": T + 60 * minute},
+        {"eventId": "a2", "profileId": "web-1", "timestamp": T + 89 * minute},
+        {"eventId": "a3", "profileId": "web-1", "timestamp": T + 120 * minute},
+    )
+    person = lookup(client, tenant, profileId="web-1").json()
+    assert person["computed"]["session_count"] == 3
+    latest, auto, web = person["sessions"]
+    assert (latest["id"], latest["event_count"]) == ("auto_a3", 1)
+    assert (auto["id"], auto["start"], auto["end"]) == ("auto_a1", T + 60 * minute, T + 89 * minute)
+    assert web == {
+        "id": "ses_1", "start": T, "end": T + 2, "event_count": 3, "pages_viewed": 2,
+        "landing_page": "https://shop.example/", "deviceType": "Mobile", "browser": None,
+        "platform": None, "referrer": "news.example", "utmSource": "newsletter",
+        "utmMedium": None, "utmCampaign": None, "utmTerm": None, "utmContent": None,
+    }  # fmt: skip

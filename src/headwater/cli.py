@@ -245,8 +245,9 @@ def show_profile(
     try:
         found = _project(store, org, project)
         person = lookup.profile(
-            store, found.id, settings.max_profiles_per_person, user_id, profile_id
-        )
+            store, found.id, settings.max_profiles_per_person, user_id, profile_id,
+            settings.session_timeout_minutes * 60_000,
+        )  # fmt: skip
     except HeadwaterError as exc:
         raise click.ClickException(exc.message) from None
     finally:

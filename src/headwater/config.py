@@ -70,6 +70,9 @@ class Settings:
     max_profiles_per_person: int = _setting(
         100, "Most profileIds (devices, browsers) one person holds; later links are refused."
     )
+    session_timeout_minutes: int = _setting(
+        30, "Inactivity that ends a session, for events without a client sessionId."
+    )
     writer_batch_events: int = _setting(
         5000, "Most events the writer commits in one transaction (group commit size bound)."
     )
@@ -132,6 +135,7 @@ class Settings:
             "writer_queue_events",
             "pg_pool_max_size",
             "max_profiles_per_person",
+            "session_timeout_minutes",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be at least 1, got {getattr(self, name)}")

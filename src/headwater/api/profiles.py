@@ -27,6 +27,7 @@ def lookup_profile(
     found = lookup.profile(
         hub.store, principal.project.id, hub.settings.max_profiles_per_person,
         user_id=user_id, profile_id=profile_id,
+        session_timeout_ms=hub.settings.session_timeout_minutes * 60_000,
     )  # fmt: skip
     return Response(msgspec.json.encode(found), media_type=JSON)
 

@@ -21,6 +21,7 @@ from headwater.model.event import EVENT_COLUMNS
 from headwater.model.rules import is_identity
 from headwater.model.views import event_cursor, event_view
 from headwater.profiles.attributes import Fold
+from headwater.profiles.sessions import Sessions
 from headwater.store.base import EventQuery, Store
 
 AT = {name: i for i, name in enumerate(EVENT_COLUMNS)}  # column → position in a row
@@ -95,9 +96,13 @@ def _charge(data: dict[str, Any]) -> tuple[str | None, float] | None:
     return (currency if isinstance(currency, str) else None), sign * abs(amount)
 
 
+RECENT_SESSIONS = 10
+
+
 def profile(
     store: Store, project_id: int, max_profiles: int,
     user_id: str | None = None, profile_id: str | None = None,
+    session_timeout_ms: int = 30 * 60_000,
 ) -> dict[str, Any]:  # fmt: skip
     """The profile of the person an identifier belongs to; NotFound when nobody used it."""
     if not is_identity(user_id) and not is_identity(profile_id):
@@ -106,7 +111,7 @@ def profile(
     fold = Fold()
     first = last = None
     count = 0
-    sessions: set[str] = set()
+    sessions = Sessions(session_timeout_ms)
     orders: set[str] = set()
     revenue: dict[str | None, float] = {}
     accounts: set[str] = set()
@@ -117,9 +122,9 @@ def profile(
         last = timestamp if last is None else max(last, timestamp)
         if is_identity(row[AT["account_id"]]):
             accounts.add(row[AT["account_id"]])
-        if is_identity(row[AT["session_id"]]):
-            sessions.add(row[AT["session_id"]])
         name = row[AT["event_name"]]
+        sessions.observe(order, row[AT["session_id"]], name, row[AT["data"]],
+                         row[AT["user_attributes"]])  # fmt: skip
         if name == ORDERED:
             orders.add(row[AT["event_id"]])
         if name == CHARGE and row[AT["data"]] is not None:
@@ -132,6 +137,7 @@ def profile(
         asked = user_id if user_id is not None else profile_id
         raise NotFound(f"no person has used the identifier {asked!r}", "userId")
     values = fold.result(store.attribute_strategies(project_id))
+    visits = sessions.result()
     ltv: float | dict[str, float] = 0
     if len(revenue) == 1:
         ltv = next(iter(revenue.values()))
@@ -148,11 +154,12 @@ def profile(
             for name, (_, o) in values.items()
         },
         "accounts": sorted(accounts),
+        "sessions": visits[:RECENT_SESSIONS],
         "computed": {
             "first_seen": first,
             "last_seen": last,
             "event_count": count,
-            "session_count": len(sessions),
+            "session_count": len(visits),
             "ltv": ltv,
             "orders": len(orders),
         },
