@@ -31,7 +31,6 @@ QUARANTINE_COLUMNS = (
 )
 INSERT_QUARANTINE = f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) VALUES ({', '.join('?' * 13)})"
 SELECT_QUARANTINE = f"SELECT id, {QUARANTINE_COLUMNS}, status, resolved_at FROM quarantine"
-SELECT_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)}, seq FROM events"
 # Keeps, per pair, the earliest link: the same result in any arrival order (invariant 5).
 UPSERT_LINK = (
     "INSERT INTO identity_links (project_id, kind, a, b, timestamp, event_id, line) "
@@ -251,8 +250,25 @@ class SQLStore(abc.ABC):
     # -- reads ---------------------------------------------------------------------
 
     def query_events(self, query: EventQuery) -> list[tuple[Any, ...]]:
+        # A person's events: one indexed branch per kind of identifier, as a UNION; with an
+        # OR instead, SQLite's planner walked the project's whole time index.
+        source, params = "events", []
+        branches = []
+        for column, values in (
+            ("user_id", query.any_user_id),
+            ("profile_id", query.any_profile_id),
+            ("account_id", query.any_account_id),
+        ):
+            if values:
+                branches.append(
+                    f"SELECT * FROM events WHERE project_id = ? "
+                    f"AND {column} IN ({', '.join('?' * len(values))})"
+                )
+                params += [query.project_id, *values]
+        if branches:
+            source = f"({' UNION '.join(branches)}) AS person_events"
         where = ["project_id = ?"]
-        params: list[object] = [query.project_id]
+        params.append(query.project_id)
         for column, value in (
             ("user_id", query.user_id),
             ("profile_id", query.profile_id),
@@ -263,17 +279,6 @@ class SQLStore(abc.ABC):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        anyof = []
-        for column, values in (
-            ("user_id", query.any_user_id),
-            ("profile_id", query.any_profile_id),
-            ("account_id", query.any_account_id),
-        ):
-            if values:
-                anyof.append(f"{column} IN ({', '.join('?' * len(values))})")
-                params += values
-        if anyof:
-            where.append(f"({' OR '.join(anyof)})")
         if query.since is not None:
             where.append("timestamp >= ?")
             params.append(query.since)
@@ -288,7 +293,7 @@ class SQLStore(abc.ABC):
         # dedup index (then a tiny sort) instead of walking the project's time index.
         plus = "+" if query.event_id is not None else ""
         sql = (
-            f"{SELECT_EVENTS} WHERE {' AND '.join(where)} "
+            f"SELECT {', '.join(EVENT_COLUMNS)}, seq FROM {source} WHERE {' AND '.join(where)} "
             f"ORDER BY {plus}timestamp {order}, {plus}seq {order} LIMIT ?"
         )
         return self._read(sql, [*params, query.limit])
