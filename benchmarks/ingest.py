@@ -55,7 +55,7 @@ import psycopg
 from headwater.config import Settings
 from headwater.model.event import EVENT_COLUMNS, EventRow
 from headwater.store.postgres.store import PostgresStore
-from headwater.store.sqlite.store import SQLiteStore, connect, insert_events
+from headwater.store.sqlite.store import SQLiteStore, connect_writer, insert_events
 
 TRACK_PATH = "/v1/default/projects/default/track"
 SDK_GROUPS_PER_REQUEST = 50  # the SDK's flush size: one group (one item) per event
@@ -479,7 +479,7 @@ def sqlite_floor(
     store = SQLiteStore(str(path), synchronous)
     store.migrate()
     store.close()
-    conn = connect(str(path), synchronous)
+    conn = connect_writer(str(path), synchronous)
     rates: dict[str, float] = {}
     received_at = base_ms
     for spec in specs:  # in the server's order, so each phase meets the same table size

@@ -39,7 +39,7 @@ from headwater.model.event import EVENT_COLUMNS, Context, EventRow
 from headwater.profiles import lookup
 from headwater.store.base import EventQuery, Store
 from headwater.store.postgres.store import PostgresStore
-from headwater.store.sqlite.store import SQLiteStore, connect, insert_events
+from headwater.store.sqlite.store import SQLiteStore, connect_writer, insert_events
 
 T0 = 1_790_000_000_000
 DAY = 86_400_000
@@ -109,7 +109,7 @@ def floor_load(base_url: str | None, rows: Sequence[EventRow]) -> float:
         rows = [r._replace(project_id=project.id) for r in rows]
         start = time.perf_counter()
         if base_url is None:
-            conn = connect(where)
+            conn = connect_writer(where)
             for at in range(0, len(rows), BATCH):
                 conn.execute("BEGIN IMMEDIATE")
                 insert_events(conn, rows[at : at + BATCH])
