@@ -1,6 +1,6 @@
 """Invariant 5 through the stores (issue 4, tests that must exist): the same events, in any
-order and any batching, give the same persons, identifiers, attributes and computed values,
-on SQLite and on PostgreSQL."""
+order and any batching, give the same persons, identifiers, attributes, computed values,
+sessions and accounts, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ from headwater.config import Settings
 from headwater.errors import NotFound
 from headwater.ingest.normalize import parse_body
 from headwater.model.event import Context
-from headwater.profiles import lookup
+from headwater.profiles import accounts, lookup
 from headwater.store.base import Store
 from headwater.store.postgres.store import PostgresStore
 from headwater.store.sqlite.store import SQLiteStore
 from tests import postgres
 
 T = 1_714_631_904_000
-PROFILES, USERS = ["p1", "p2", "p3"], ["u1", "u2", "u3"]
+PROFILES, USERS, ACCOUNTS = ["p1", "p2", "p3"], ["u1", "u2", "u3"], ["acme", "globex"]
 STRATEGIES = {"a": "latest", "b": "first", "c": "most_frequent"}
 
 item = st.fixed_dictionaries(
@@ -37,6 +37,11 @@ item = st.fixed_dictionaries(
         "userId": st.sampled_from(USERS),
         "anotherUserId": st.sampled_from(USERS),
         "sessionId": st.sampled_from(["s1", "s2"]),
+        "accountId": st.sampled_from(ACCOUNTS),
+        "anotherAccountId": st.sampled_from(ACCOUNTS),
+        "accountAttributes": st.dictionaries(
+            st.sampled_from(["seats", "tier"]), st.none() | st.integers(1, 3), max_size=2
+        ),
         "userAttributes": st.dictionaries(
             st.sampled_from(list(STRATEGIES)), st.none() | st.sampled_from(["x", "y", "z"]),
             max_size=2,
@@ -93,6 +98,12 @@ def export(groups: list[dict[str, Any]], order: random.Random, backend: str) -> 
             except NotFound:
                 person = None
             found.append(msgspec.json.encode(person, order="sorted"))
+        for account_id in ACCOUNTS:
+            try:
+                company = accounts.account(store, project.id, 2, account_id)
+            except NotFound:
+                company = None
+            found.append(msgspec.json.encode(company, order="sorted"))
         return found
 
 
