@@ -6,7 +6,8 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -49,6 +50,19 @@ def _open(settings: Settings) -> Store:
     except HeadwaterError as exc:
         raise click.ClickException(exc.message) from None
     return store
+
+
+@contextmanager
+def _store(db: str | None, database_url: str | None) -> Iterator[tuple[Settings, Store]]:
+    """The settings and a migrated store, closed afterwards; errors become CLI errors."""
+    settings = _settings(db=db, database_url=database_url)
+    store = _open(settings)
+    try:
+        yield settings, store
+    except HeadwaterError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
 
 
 def _project(store: Store, org: str, project: str) -> Project:
@@ -158,13 +172,8 @@ def create_key(
     as_json: bool,
 ) -> None:
     """Create an API key, and whatever org, project and source it needs."""
-    store = _open(_settings(db=db, database_url=database_url))
-    try:
+    with _store(db, database_url) as (_, store):
         made = provision.create_key(store, org, project, source, scopes or keys.SCOPES)
-    except HeadwaterError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        store.close()
     if as_json:
         click.echo(
             json.dumps(
@@ -191,12 +200,9 @@ def create_key(
 def list_keys(db: str | None, database_url: str | None, org: str, project: str) -> None:
     """Print the project's keys (prefixes and scopes; secrets are never stored), one JSON
     object per line."""
-    store = _open(_settings(db=db, database_url=database_url))
-    try:
+    with _store(db, database_url) as (_, store):
         found = _project(store, org, project)
         summaries = store.list_keys(found.id)
-    finally:
-        store.close()
     for key in summaries:
         click.echo(json.dumps(dataclasses.asdict(key)))
 
@@ -208,11 +214,8 @@ def revoke_key(db: str | None, database_url: str | None, prefix: str) -> None:
     """Revoke the key whose prefix (the part before the dot) is PREFIX.
 
     Servers honour it within key_cache_seconds."""
-    store = _open(_settings(db=db, database_url=database_url))
-    try:
+    with _store(db, database_url) as (_, store):
         revoked = store.revoke_key(prefix.partition(".")[0], now_ms())
-    finally:
-        store.close()
     if not revoked:
         raise click.ClickException(f"no active key with prefix {prefix.partition('.')[0]!r}")
     click.echo(f"revoked {prefix.partition('.')[0]}")
@@ -240,18 +243,12 @@ def show_profile(
     """Print the person's profile as JSON (the same as GET …/profiles/lookup)."""
     if (user_id is None) == (profile_id is None):
         raise click.UsageError("give exactly one of --user-id or --profile-id")
-    settings = _settings(db=db, database_url=database_url)
-    store = _open(settings)
-    try:
+    with _store(db, database_url) as (settings, store):
         found = _project(store, org, project)
         person = lookup.profile(
             store, found.id, settings.max_profiles_per_person, user_id, profile_id,
             settings.session_timeout_minutes * 60_000,
         )  # fmt: skip
-    except HeadwaterError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        store.close()
     click.echo(json.dumps(person, indent=2, ensure_ascii=False))
 
 
@@ -272,17 +269,11 @@ def split_profile(
     """Split an identifier off its person; exact (recomputed from events) and permanent."""
     if (user_id is None) == (profile_id is None):
         raise click.UsageError("give exactly one of --user-id or --profile-id")
-    settings = _settings(db=db, database_url=database_url)
-    store = _open(settings)
-    limit = settings.max_profiles_per_person
-    try:
+    with _store(db, database_url) as (settings, store):
+        limit = settings.max_profiles_per_person
         found = _project(store, org, project)
         _, person = lookup.person_of(store, found.id, limit, user_id, profile_id)
         result = lookup.split(store, found.id, limit, person, user_id, profile_id)
-    except HeadwaterError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        store.close()
     click.echo(json.dumps(result))
 
 
@@ -301,12 +292,9 @@ def set_attribute(
     db: str | None, database_url: str | None, org: str, project: str, name: str, strategy: str
 ) -> None:
     """Fold attribute NAME with STRATEGY (latest is the default for every attribute)."""
-    store = _open(_settings(db=db, database_url=database_url))
-    try:
+    with _store(db, database_url) as (_, store):
         found = _project(store, org, project)
         store.set_attribute_strategy(found.id, name, strategy, now_ms())
-    finally:
-        store.close()
     click.echo(f"{name}: {strategy}")
 
 
@@ -316,12 +304,9 @@ def set_attribute(
 @click.option("--project", required=True)
 def list_attributes(db: str | None, database_url: str | None, org: str, project: str) -> None:
     """Print the attributes with a strategy other than the default, one per line."""
-    store = _open(_settings(db=db, database_url=database_url))
-    try:
+    with _store(db, database_url) as (_, store):
         found = _project(store, org, project)
         strategies = store.attribute_strategies(found.id)
-    finally:
-        store.close()
     for name, strategy in sorted(strategies.items()):
         click.echo(f"{name}: {strategy}")
 
@@ -353,13 +338,10 @@ def list_quarantine(
     after: int,
 ) -> None:
     """Print quarantined entries, one JSON object per line, oldest first."""
-    store = _open(_settings(db=db, database_url=database_url))
-    try:
+    with _store(db, database_url) as (_, store):
         found = _project(store, org, project)
         chosen = None if status == "all" else status
         entries = store.list_quarantine(found.id, chosen, after, limit)
-    finally:
-        store.close()
     for entry in entries:
         click.echo(json.dumps(quarantine_view(entry)))
 
@@ -389,17 +371,11 @@ def replay_quarantine(
     item: Any,
 ) -> None:
     """Validate pending entries again with the current rules and store what now passes."""
-    settings = _settings(db=db, database_url=database_url)
-    store = _open(settings)
-    try:
+    with _store(db, database_url) as (settings, store):
         found = _project(store, org, project)
         report = replay_pending(
             store, settings, found.id, set(ids) if ids else None, item.read() if item else None
         )
-    except HeadwaterError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        store.close()
     click.echo(json.dumps(report.wire()))
     if report.failed:
         sys.exit(1)
