@@ -8,10 +8,10 @@ from headwater.profiles.attributes import Fold, Order
 
 Observation = tuple[Order, dict[str, object]]
 OBSERVATIONS: list[Observation] = [
-    ((1, "e1", 0), {"plan": "free", "tags": ["a"]}),
-    ((2, "e2", 0), {"plan": "pro", "tags": ["a"]}),
-    ((3, "e3", 0), {"plan": None}),
-    ((4, "e4", 0), {"plan": "team", "tags": ["b"]}),
+    ((1, "e1", 0, "E"), {"plan": "free", "tags": ["a"]}),
+    ((2, "e2", 0, "E"), {"plan": "pro", "tags": ["a"]}),
+    ((3, "e3", 0, "E"), {"plan": None}),
+    ((4, "e4", 0, "E"), {"plan": "team", "tags": ["b"]}),
 ]
 
 

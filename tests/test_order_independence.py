@@ -51,10 +51,14 @@ item = st.fixed_dictionaries(
 event = st.tuples(st.sampled_from(["View Page", "Identify", "Charge"]), item)
 
 
-def _body(name: str, event_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-    data = {"amount": 10, "status": "succeeded" if event_id[-1] in "02468" else "refunded"}
+def _body(i: int, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Pairs of events share an eventId under two names (as View Page and Leave Page do);
+    amounts are fractional, so a sum in arrival order would show."""
+    amount = round(0.1 * (i % 3 + 1), 1)
+    data = {"amount": amount, "status": "succeeded" if i % 4 else "refunded"}
     extra = {"data": data} if name == "Charge" else {}
-    return {"name": name, "payload": [{"eventId": event_id, **fields, **extra}]}
+    pair_name = f"{name} {'A' if i % 2 else 'B'}" if name != "Charge" else f"Charge{i % 2 or ''}"
+    return {"name": pair_name, "payload": [{"eventId": f"ev{i // 2}", **fields, **extra}]}
 
 
 @contextmanager
@@ -115,7 +119,7 @@ def test_any_order_and_batching_gives_the_same_state(
 ) -> None:
     if backend == "postgres":
         postgres.require()
-    groups = [_body(name, f"ev{i}", fields) for i, (name, fields) in enumerate(events)]
+    groups = [_body(i, name, fields) for i, (name, fields) in enumerate(events)]
     first = export(groups, random.Random(seed), backend)
     again = export(groups, random.Random(seed + 1), backend)
     assert first == again

@@ -340,3 +340,55 @@ def test_sessions_from_the_client_and_by_inactivity(client: Client, tenant: Tena
         "platform": None, "referrer": "news.example", "utmSource": "newsletter",
         "utmMedium": None, "utmCampaign": None, "utmTerm": None, "utmContent": None,
     }  # fmt: skip
+
+
+def test_events_sharing_an_id_under_two_names_fold_the_same_in_any_order(
+    make_client: Any, store: Any
+) -> None:
+    # View Page and Leave Page share the page id: the event name breaks their tie
+    from headwater.tenancy import provision
+
+    results: list[dict[str, Any]] = []
+    for order in (["View Page", "Leave Page"], ["Leave Page", "View Page"]):
+        tenant = Tenant(provision.create_key(store, "acme", f"w{len(results)}"))
+        client = make_client()
+        for name in order:
+            value = "A" if name == "View Page" else "B"
+            track(client, tenant, name, {"eventId": "pag_1", "userId": "tie", "timestamp": T,
+                                         "userAttributes": {"plan": value}})  # fmt: skip
+        results.append(lookup(client, tenant, userId="tie").json()["attributes"])
+    assert results[0] == results[1] == {"plan": "A"}  # "View Page" > "Leave Page"
+
+
+def test_fractional_revenue_does_not_depend_on_order(client: Client, tenant: Tenant) -> None:
+    for i, amount in enumerate((0.1, 0.2, 0.3)):
+        track(
+            client,
+            tenant,
+            "Charge",
+            {
+                "eventId": f"f{i}",
+                "userId": "frac",
+                "timestamp": T,
+                "data": {"amount": amount, "status": "succeeded"},
+            },
+        )
+    assert lookup(client, tenant, userId="frac").json()["computed"]["ltv"] == 0.6
+
+
+def test_refused_and_split_profiles_are_still_found(make_client: Any, tenant: Tenant) -> None:
+    client = make_client(max_profiles_per_person=1)
+    track(
+        client,
+        tenant,
+        "Identify",
+        {"eventId": "r1", "profileId": "d1", "userId": "cap", "timestamp": T},
+        {"eventId": "r2", "profileId": "d2", "userId": "cap", "timestamp": T + 1},
+    )
+    refused = lookup(client, tenant, profileId="d2")
+    assert refused.status_code == 200 and refused.json()["userIds"] == []
+    history = client.get(f"{tenant.base}/profiles/{refused.json()['id']}/identity-history",
+                         headers=tenant.headers).json()["history"]  # fmt: skip
+    assert [h["type"] for h in history] == ["refused"]
+    unused = client.get(f"{tenant.base}/profiles/u_bm9ib2R5/events", headers=tenant.headers)
+    assert unused.status_code == 404  # u_bm9ib2R5 is the id of userId "nobody"

@@ -123,7 +123,7 @@ def resolve(
     split = set(splits)
     users = _Users()
     ordered = []
-    notes: list[tuple[str, Decision]] = []  # (a user of the person, decision)
+    notes: list[tuple[tuple[str, str], Decision]] = []  # ((kind, identifier) of the person, …)
     for link in sorted(set(links), key=lambda link: (link.order, link.kind, link.a, link.b)):
         cut = _cut_by(link, split)
         if cut is None:
@@ -133,12 +133,14 @@ def resolve(
         decision = Decision("split", (link.a, link.b), link, message)
         for user in (link.b,) if link.kind == PROFILE else (link.a, link.b):
             users.find(user)  # still a person, even with no other link
-            notes.append((user, decision))
+            notes.append(((USER, user), decision))
+        if link.kind == PROFILE:  # the split profile's own (anonymous) person sees it too
+            notes.append(((PROFILE, link.a), decision))
     for link in ordered:
         if link.kind == USER and users.union(link.a, link.b):
             notes.append(
                 (
-                    link.a,
+                    (USER, link.a),
                     Decision(
                         "alias",
                         (link.a, link.b),
@@ -165,7 +167,7 @@ def resolve(
                 f"profileId {link.a!r} was linked to userId {link.b!r}, but it belongs to the "
                 f"person of userId {first[link.a].b!r} (its earliest link): not merged",
             )  # fmt: skip
-            notes += [(first[link.a].b, conflict), (link.b, conflict)]
+            notes += [((USER, first[link.a].b), conflict), ((USER, link.b), conflict)]
 
     accepted: dict[str, list[str]] = {}
     refused: list[str] = []
@@ -176,7 +178,7 @@ def resolve(
             held.append(profile)
             notes.append(
                 (
-                    link.b,
+                    (USER, link.b),
                     Decision(
                         "link",
                         (profile, link.b),
@@ -187,11 +189,12 @@ def resolve(
             )
         else:
             refused.append(profile)
-            notes.append((link.b, Decision(
+            decision = Decision(
                 "refused", (profile, link.b), link,
                 f"profileId {profile!r} not linked to userId {link.b!r}: the person already "
                 f"holds {max_profiles} profileIds (max_profiles_per_person)",
-            )))  # fmt: skip
+            )  # fmt: skip
+            notes += [((USER, link.b), decision), ((PROFILE, profile), decision)]
 
     members: dict[str, list[str]] = {}
     for user in users.parent:
@@ -203,7 +206,8 @@ def resolve(
     persons += [Person(anchor_id(PROFILE, p), (), (p,)) for p in sorted(refused)]
     by_user = {u: p for p in persons for u in p.user_ids}
     by_profile = {a: p for p in persons for a in p.profile_ids}
-    history: dict[str, list[Decision]] = {}
-    for user, decision in sorted(notes, key=lambda note: note[1].link.order):
-        history.setdefault(by_user[user].id, []).append(decision)
-    return Resolution(persons, by_user, by_profile, history)
+    resolution = Resolution(persons, by_user, by_profile, {})
+    for (kind, identifier), decision in sorted(notes, key=lambda note: note[1].link.order):
+        person = by_user[identifier] if kind == USER else resolution.person(profile_id=identifier)
+        resolution.history.setdefault(person.id, []).append(decision)
+    return resolution

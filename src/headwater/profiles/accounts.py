@@ -12,7 +12,7 @@ from headwater.identity.links import ACCOUNT
 from headwater.identity.resolve import resolve
 from headwater.model.rules import is_identity
 from headwater.profiles.attributes import Fold
-from headwater.profiles.lookup import AT, scan
+from headwater.profiles.lookup import AT, order_of, scan
 from headwater.store.base import EventQuery, Store
 
 
@@ -28,7 +28,7 @@ def account(store: Store, project_id: int, max_profiles: int, account_id: str) -
     times: list[int] = []
     for row in scan(store, EventQuery(project_id, any_account_id=tuple(ids))):
         times.append(row[AT["timestamp"]])
-        order = (row[AT["timestamp"]], row[AT["event_id"]], row[AT["line"]])
+        order = order_of(row)
         if row[AT["account_attributes"]] is not None:
             fold.observe(order, msgspec.json.decode(row[AT["account_attributes"]]))
         user_id, profile_id = row[AT["user_id"]], row[AT["profile_id"]]
@@ -43,13 +43,13 @@ def account(store: Store, project_id: int, max_profiles: int, account_id: str) -
                          store.splits(project_id))  # fmt: skip
     persons = {resolution.person(user_id=u) for u in users}
     persons |= {resolution.person(profile_id=p) for p in profiles}
-    values = fold.result({})  # account attributes fold as `latest`
+    values = fold.result(store.attribute_strategies(project_id))
     return {
         "id": ids[0],
         "accountIds": ids,
         "attributes": {name: value for name, (value, _) in values.items()},
         "attributeSources": {
-            name: {"eventId": o[1], "line": o[2], "timestamp": o[0]}
+            name: {"eventId": o[1], "line": o[2], "eventName": o[3], "timestamp": o[0]}
             for name, (_, o) in values.items()
         },
         "members": [

@@ -1,5 +1,5 @@
 """Unified attribute values: a fold over a person's observations with each attribute's
-strategy. Observations are (order, value) with order = (event time, eventId, line), so the
+strategy. Observations are (order, value) with order = (event time, eventId, line, name), so the
 result does not depend on the order they are folded in.
 
 - `latest` (default): the value of the greatest order;
@@ -19,7 +19,9 @@ import msgspec
 from headwater.errors import BadRequest
 
 STRATEGIES = ("latest", "first", "most_frequent")
-Order = tuple[int, str, int]
+#: (event time, eventId, line, event name): the last part only breaks ties between events
+#: that share an eventId under different names (View Page and Leave Page of one page).
+Order = tuple[int, str, int, str]
 
 
 def check_strategy(strategy: str) -> str:

@@ -8,6 +8,7 @@ line), so the result does not depend on the order events arrived in (invariant 5
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ from headwater.identity.resolve import Person, Resolution, anchor_of, resolve
 from headwater.model.event import EVENT_COLUMNS
 from headwater.model.rules import is_identity
 from headwater.model.views import event_cursor, event_view
-from headwater.profiles.attributes import Fold
+from headwater.profiles.attributes import Fold, Order
 from headwater.profiles.sessions import Sessions
 from headwater.store.base import EventQuery, Store
 
@@ -36,6 +37,13 @@ def person_of(
                                  [profile_id] if profile_id else [])  # fmt: skip
     resolution = resolve(links, max_profiles, store.splits(project_id))
     return resolution, resolution.person(user_id=user_id, profile_id=profile_id)
+
+
+def _require_used(store: Store, project_id: int, resolution: Resolution, person: Person) -> None:
+    """NotFound unless some link or event names one of the person's identifiers."""
+    if person.id in resolution.history or next(events_of(store, project_id, person), None):
+        return
+    raise NotFound(f"no person has used the identifiers of {person.id}", "id")
 
 
 def person_by_id(
@@ -80,8 +88,8 @@ def events_of(
     return (row for row in scan(store, query) if belongs(person, row))  # fmt: skip
 
 
-def _order(row: Sequence[Any]) -> tuple[int, str, int]:
-    return (row[AT["timestamp"]], row[AT["event_id"]], row[AT["line"]])
+def order_of(row: Sequence[Any]) -> Order:
+    return (row[AT["timestamp"]], row[AT["event_id"]], row[AT["line"]], row[AT["event_name"]])
 
 
 def _charge(data: dict[str, Any]) -> tuple[str | None, float] | None:
@@ -113,10 +121,10 @@ def profile(
     count = 0
     sessions = Sessions(session_timeout_ms)
     orders: set[str] = set()
-    revenue: dict[str | None, float] = {}
+    revenue: dict[str | None, list[float]] = {}
     accounts: set[str] = set()
     for row in events_of(store, project_id, person):
-        order, timestamp = _order(row), row[AT["timestamp"]]
+        order, timestamp = order_of(row), row[AT["timestamp"]]
         count += 1
         first = timestamp if first is None else min(first, timestamp)
         last = timestamp if last is None else max(last, timestamp)
@@ -130,27 +138,29 @@ def profile(
         if name == CHARGE and row[AT["data"]] is not None:
             charge = _charge(msgspec.json.decode(row[AT["data"]]))
             if charge:
-                revenue[charge[0]] = revenue.get(charge[0], 0) + charge[1]
+                revenue.setdefault(charge[0], []).append(charge[1])
         if row[AT["user_attributes"]] is not None:
             fold.observe(order, msgspec.json.decode(row[AT["user_attributes"]]))
-    if not count and person.id not in resolution.history:
+    if not count and person.id not in resolution.history:  # no event, no link: never used
         asked = user_id if user_id is not None else profile_id
         raise NotFound(f"no person has used the identifier {asked!r}", "userId")
     values = fold.result(store.attribute_strategies(project_id))
     visits = sessions.result()
+    # fsum is exactly rounded, so the total cannot depend on the order charges arrived in.
+    totals = {currency: math.fsum(amounts) for currency, amounts in revenue.items()}
     ltv: float | dict[str, float] = 0
-    if len(revenue) == 1:
-        ltv = next(iter(revenue.values()))
-    elif revenue:
+    if len(totals) == 1:
+        ltv = next(iter(totals.values()))
+    elif totals:
         ltv = {currency or "unknown": total for currency, total in sorted(
-            revenue.items(), key=lambda item: item[0] or "")}  # fmt: skip
+            totals.items(), key=lambda item: item[0] or "")}  # fmt: skip
     return {
         "id": person.id,
         "userIds": list(person.user_ids),
         "profileIds": list(person.profile_ids),
         "attributes": {name: value for name, (value, _) in values.items()},
         "attributeSources": {
-            name: {"eventId": o[1], "line": o[2], "timestamp": o[0]}
+            name: {"eventId": o[1], "line": o[2], "eventName": o[3], "timestamp": o[0]}
             for name, (_, o) in values.items()
         },
         "accounts": sorted(accounts),
@@ -171,7 +181,8 @@ def timeline(
     limit: int, after: tuple[int, int] | None, descending: bool,
 ) -> dict[str, Any]:  # fmt: skip
     """The person's events across all their identifiers, in the events API's shape."""
-    _, person = person_by_id(store, project_id, max_profiles, person_id)
+    resolution, person = person_by_id(store, project_id, max_profiles, person_id)
+    _require_used(store, project_id, resolution, person)
     page: list[tuple[Any, ...]] = []
     for row in events_of(store, project_id, person, after, descending):
         if len(page) == limit:
@@ -183,6 +194,7 @@ def timeline(
 def history(store: Store, project_id: int, max_profiles: int, person_id: str) -> dict[str, Any]:
     """Every merge, conflict and refusal that shaped the person, oldest first."""
     resolution, person = person_by_id(store, project_id, max_profiles, person_id)
+    _require_used(store, project_id, resolution, person)
     decisions = resolution.history.get(person.id, [])
     return {"id": person.id, "history": [d.wire() for d in decisions]}
 

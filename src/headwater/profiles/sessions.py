@@ -13,12 +13,12 @@ from typing import Any
 import msgspec
 
 from headwater.model.rules import is_identity
+from headwater.profiles.attributes import Order
 
 VIEW_PAGE, SESSION_START = "View Page", "Session start"
 #: Session start `userAttributes` copied onto the session (JS SDK names).
 CONTEXT = ("deviceType", "browser", "platform", "referrer", "utmSource", "utmMedium",
            "utmCampaign", "utmTerm", "utmContent")  # fmt: skip
-Order = tuple[int, str, int]
 
 
 class _Session:

@@ -259,12 +259,13 @@ class SQLStore(abc.ABC):
             ("profile_id", query.any_profile_id),
             ("account_id", query.any_account_id),
         ):
-            if values:
+            for at in range(0, len(values), _IN_CHUNK):  # bounded parameters per branch
+                chunk = values[at : at + _IN_CHUNK]
                 branches.append(
                     f"SELECT * FROM events WHERE project_id = ? "
-                    f"AND {column} IN ({', '.join('?' * len(values))})"
+                    f"AND {column} IN ({', '.join('?' * len(chunk))})"
                 )
-                params += [query.project_id, *values]
+                params += [query.project_id, *chunk]
         if branches:
             source = f"({' UNION '.join(branches)}) AS person_events"
         where = ["project_id = ?"]
