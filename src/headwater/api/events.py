@@ -51,17 +51,22 @@ def page_limit(value: str | None, default: int = 100) -> int:
     return int(value)
 
 
+def event_paging(params: Any) -> tuple[int, tuple[int, int] | None, bool]:
+    """(limit, after, descending) from the `limit`, `cursor` and `order` of an events page."""
+    order = params.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise BadRequest("order must be asc or desc", "order")
+    cursor = params.get("cursor")
+    after = decode_cursor(cursor, 2) if cursor else None
+    return page_limit(params.get("limit")), (after[0], after[1]) if after else None, order == "desc"
+
+
 @get(f"{BASE}/events", sync_to_thread=True)
 def list_events(request: AnyRequest, org: FromPath[str], project: FromPath[str]) -> Response[bytes]:
     hub = services(request)
     principal = hub.principal(request, org, project, "read")
     q = request.query_params
-    order = q.get("order", "asc")
-    if order not in ("asc", "desc"):
-        raise BadRequest("order must be asc or desc", "order")
-    cursor = q.get("cursor")
-    after = decode_cursor(cursor, 2) if cursor else None
-    limit = page_limit(q.get("limit"))
+    limit, after, descending = event_paging(q)
     limit_chars = hub.settings.max_string_length
     query = EventQuery(
         principal.project.id,
@@ -71,8 +76,8 @@ def list_events(request: AnyRequest, org: FromPath[str], project: FromPath[str])
         event_name=_filter(q, "eventName", limit_chars),
         since=_time("from", q.get("from")),
         until=_time("to", q.get("to")),
-        after=(after[0], after[1]) if after else None,
-        descending=order == "desc",
+        after=after,
+        descending=descending,
         limit=limit + 1,
     )
     rows = hub.store.query_events(query)

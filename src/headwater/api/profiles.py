@@ -7,10 +7,9 @@ from litestar import Response, get, post
 from litestar.params import FromPath, RawBody
 
 from headwater.api.errors import JSON
-from headwater.api.events import page_limit
+from headwater.api.events import event_paging
 from headwater.api.services import BASE, AnyRequest, services
 from headwater.errors import BadRequest
-from headwater.model.views import decode_cursor
 from headwater.profiles import accounts, lookup
 
 
@@ -51,15 +50,10 @@ def person_events(
     """The person's timeline across all their identifiers, shaped and paged like /events."""
     hub = services(request)
     principal = hub.principal(request, org, project, "read")
-    q = request.query_params
-    order = q.get("order", "asc")
-    if order not in ("asc", "desc"):
-        raise BadRequest("order must be asc or desc", "order")
-    cursor = q.get("cursor")
-    after = decode_cursor(cursor, 2) if cursor else None
+    limit, after, descending = event_paging(request.query_params)
     found = lookup.timeline(
         hub.store, principal.project.id, hub.settings.max_profiles_per_person, person_id,
-        page_limit(q.get("limit")), (after[0], after[1]) if after else None, order == "desc",
+        limit, after, descending,
     )  # fmt: skip
     return Response(msgspec.json.encode(found), media_type=JSON)
 
