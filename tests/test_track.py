@@ -102,9 +102,23 @@ def test_every_item_field_is_kept(client: Client, tenant: Tenant) -> None:
 
 
 def test_product_items_need_no_person(client: Client, tenant: Tenant) -> None:
-    body = envelope({"productId": "123", "data": {"name": "Wine", "amount": 150}}, name="Product")
+    hoodie = {"title": "Hoodie", "description": "Warm", "url": "https://s/h", "image_link": "i"}
+    body = envelope({"productId": "123", "data": {**hoodie, "amount": 150}}, name="Product")
     assert post(client, tenant, body).json()["accepted"] == 1
     assert events(client, tenant)[0]["productId"] == "123"
+
+
+def test_a_product_item_creating_a_product_needs_its_required_fields(
+    client: Client, tenant: Tenant
+) -> None:
+    # The documented example: not in the catalog yet, and no title, description, url, image.
+    body = envelope({"productId": "123", "data": {"name": "Wine", "amount": 150}}, name="Product")
+    response = post(client, tenant, body)
+    assert response.status_code == 400
+    [rejected] = response.json()["rejected"]
+    assert rejected["path"] == "track[0].payload[0].data.title"
+    assert "missing: title, description, url, image_link" in rejected["message"]
+    assert events(client, tenant) == []
 
 
 def test_resent_batch_is_all_duplicates(client: Client, tenant: Tenant) -> None:

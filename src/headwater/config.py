@@ -70,6 +70,19 @@ class Settings:
     max_profiles_per_person: int = _setting(
         100, "Most profileIds (devices, browsers) one person holds; later links are refused."
     )
+    max_product_bytes: int = _setting(
+        64 * 1024,
+        "Largest catalog product in bytes (its JSON, or the text of its XML element); "
+        "a larger one is rejected and quarantined.",
+    )
+    catalog_max_feed_bytes: int = _setting(
+        4 * 1024**3,
+        "Largest catalog feed read from an upload or a URL, in bytes after gzip decoding; "
+        "past it the import stops as failed (413 on upload).",
+    )
+    catalog_fetch_timeout_seconds: float = _setting(
+        30.0, "How long `catalog import URL` waits to connect, and then for each read."
+    )
     session_timeout_minutes: int = _setting(
         30, "Inactivity that ends a session, for events without a client sessionId."
     )
@@ -136,6 +149,8 @@ class Settings:
             "pg_pool_max_size",
             "max_profiles_per_person",
             "session_timeout_minutes",
+            "max_product_bytes",
+            "catalog_max_feed_bytes",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be at least 1, got {getattr(self, name)}")

@@ -8,7 +8,7 @@ from typing import Any, cast
 from litestar import Litestar
 
 from headwater import logs
-from headwater.api import attributes, events, ops, profiles, quarantine, sources
+from headwater.api import attributes, catalog, events, ops, profiles, quarantine, sources
 from headwater.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from headwater.api.auth import Authenticator
 from headwater.api.cors import cors
@@ -93,6 +93,11 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
         attributes.set_strategy,
         quarantine.list_quarantine,
         quarantine.replay_quarantine,
+        catalog.import_feed,
+        catalog.list_imports,
+        catalog.list_products,
+        catalog.get_product,
+        catalog.remove_product,
         sources.list_sources,
         sources.create_source,
         ops.healthz,

@@ -21,6 +21,7 @@ from headwater.api.asgi import ASGIApp, Receive, Scope, Send, respond
 from headwater.api.body import decode_content, receive_body
 from headwater.api.errors import error_body, error_headers
 from headwater.api.services import Services
+from headwater.catalog.track import screen
 from headwater.clock import now_ms
 from headwater.errors import BadRequest, HeadwaterError
 from headwater.ingest.normalize import parse_body
@@ -107,6 +108,10 @@ async def ingest(
         await hub.writer.submit(Batch(ctx, rejected=[kept]))
         METRICS.rejected.labels("malformed").inc()
         raise
+    if batch.products:  # product items creating a product must carry every required field
+        ids = {batch.events[index].product_id or "" for index, *_ in batch.products}
+        known = await asyncio.to_thread(hub.store.known_products, ctx.project_id, ids)
+        screen(batch, known, hub.settings.max_string_length)
     result = await hub.writer.submit(batch)
     METRICS.accepted.inc(result.accepted)
     METRICS.duplicates.inc(result.duplicates)

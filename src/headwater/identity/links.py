@@ -47,6 +47,8 @@ def _alias(row: EventRow, kind: str, one: str | None, other: str | None) -> Link
 def links_of(rows: Iterable[EventRow]) -> list[Link]:
     found = []
     for row in rows:
+        if is_identity(row.product_id):
+            continue  # catalog ingestion: it creates no person and links nobody
         if is_identity(row.profile_id) and is_identity(row.user_id):
             found.append(
                 Link(row.project_id, PROFILE, row.profile_id, row.user_id, row.timestamp,

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 from msgspec.structs import astuple
 
+from headwater.catalog import track as catalog_track
 from headwater.config import Settings
 from headwater.errors import BadRequest, PayloadTooLarge
 from headwater.model import rules
@@ -160,9 +161,10 @@ def parse_group(
             lines[event_id] = line + 1
         if item is not None:
             try:
-                parsed.events.append(
-                    build_row(item, extra, group.name, group.type, line, ctx, settings)
-                )
+                row = build_row(item, extra, group.name, group.type, line, ctx, settings)
+                if catalog_track.is_product(row):
+                    parsed.products.append((len(parsed.events), i, j, _text(raw_item)))
+                parsed.events.append(row)
                 continue
             except rules.Invalid as bad:
                 failure = bad
@@ -252,6 +254,9 @@ def build_row(
         timestamp = rules.parse_timestamp(item.timestamp, limit)
         rules.check_time_bounds(timestamp, ctx.received_at, settings.max_future_skew_seconds)
     size, depth = settings.max_object_bytes, settings.max_object_depth
+    data = rules.object_text("data", item.data, size, depth)
+    if rules.is_identity(item.productId):
+        catalog_track.fields_of(item.productId, data, limit)
     return EventRow(
         ctx.project_id,
         ctx.source_id,
@@ -269,7 +274,7 @@ def build_row(
         item.productId,
         timestamp,
         ctx.received_at,
-        rules.object_text("data", item.data, size, depth),
+        data,
         rules.object_text("userAttributes", item.userAttributes, size, depth),
         rules.object_text("accountAttributes", item.accountAttributes, size, depth),
         rules.object_text("sessionAttributes", item.sessionAttributes, size, depth),

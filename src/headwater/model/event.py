@@ -77,6 +77,9 @@ class Batch:
     ctx: Context
     events: list[EventRow] = dataclasses.field(default_factory=list)
     rejected: list[Rejection] = dataclasses.field(default_factory=list)
+    # Product items among `events`: (index in events, group, item, raw JSON), to screen
+    # against the catalog before the write (catalog/track.py).
+    products: list[tuple[int, int, int, str]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -70,6 +70,7 @@ def quarantine_view(entry: QuarantineEntry) -> dict[str, object]:
         "status": entry.status,
         "resolvedAt": entry.resolved_at,
         "raw": entry.raw,
+        "kind": entry.kind,
     }
 
 
@@ -86,3 +87,15 @@ def decode_cursor(cursor: str, count: int) -> tuple[int, ...]:
     if len(parts) != count or not all(-(2**63) <= p < 2**63 for p in parts):
         raise BadRequest("cursor is not one this API returned", "cursor")
     return parts
+
+
+def encode_key_cursor(key: str) -> str:
+    """The cursor after a row ordered by a text key (a product id)."""
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def decode_key_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except ValueError:
+        raise BadRequest("cursor is not one this API returned", "cursor") from None

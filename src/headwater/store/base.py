@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from headwater.catalog.merge import ProductChange
 from headwater.identity.links import Link
 from headwater.model.event import Batch, WriteResult
 
@@ -80,8 +81,57 @@ class QuarantineEntry:
     reason: str
     message: str
     raw: str
+    kind: str  # "event" (a track body, group or item) or "product" (from a catalog feed)
     status: str
     resolved_at: int | None
+
+
+@dataclasses.dataclass
+class ApplyCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ProductRecord:
+    id: str
+    document: dict[str, Any]
+    removed_at: int | None
+    created_at: int
+    updated_at: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ProductFilter:
+    status: str = "active"  # active | removed | all
+    category: str | None = None
+    availability: str | None = None
+    brand: str | None = None
+    text: str | None = None  # in the title, case-insensitively
+    after: str | None = None  # the last product id already seen
+    limit: int = 100
+
+
+@dataclasses.dataclass
+class ImportRecord:
+    """One feed import: what it read and what it did (its report)."""
+
+    id: int
+    project_id: int
+    format: str
+    source: str
+    full: bool
+    status: str  # running | completed | failed
+    started_at: int
+    finished_at: int | None = None
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    rejected: int = 0
+    error: str | None = None
+    rejections: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 class Store(Protocol):
@@ -158,6 +208,34 @@ class Store(Protocol):
 
     def requarantine(self, entry: QuarantineEntry, path: str, reason: str, message: str) -> None:
         """Record why a replayed entry failed again; it stays pending."""
+
+    # catalog
+    def apply_products(
+        self,
+        project_id: int,
+        changes: Sequence[ProductChange],
+        now: int,
+        quarantine: Sequence[Sequence[object]] = (),
+        seen: tuple[int, Iterable[str]] | None = None,
+    ) -> ApplyCounts: ...
+
+    def remove_product(self, project_id: int, product_id: str, now: int) -> bool: ...
+
+    def known_products(self, project_id: int, ids: Iterable[str]) -> set[str]: ...
+
+    def get_product(self, project_id: int, product_id: str) -> ProductRecord | None: ...
+
+    def list_products(self, project_id: int, where: ProductFilter) -> list[ProductRecord]: ...
+
+    def start_import(self, project_id: int, fmt: str, source: str, full: bool, now: int) -> int: ...
+
+    def remove_unseen(self, project_id: int, import_id: int, now: int) -> int: ...
+
+    def finish_import(self, record: ImportRecord) -> None: ...
+
+    def list_imports(
+        self, project_id: int, before_id: int | None, limit: int
+    ) -> list[ImportRecord]: ...
 
     def ping(self) -> None:
         """Raise StoreError unless the store answers."""

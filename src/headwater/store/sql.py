@@ -10,8 +10,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any
 
+from headwater.catalog.track import change_of, is_product
 from headwater.errors import BadRequest, Conflict
 from headwater.identity.links import PROFILE, USER, Link, links_of
 from headwater.model.event import EVENT_COLUMNS, Batch, EventRow, WriteResult
@@ -23,14 +24,16 @@ from headwater.store.base import (
     QuarantineEntry,
     Source,
 )
+from headwater.store.catalog import CatalogSQL
 from headwater.store.migrations import migrations, schema
-
-QUARANTINE_COLUMNS = (
-    "project_id, source_id, key_prefix, received_at, group_index, item_index, "
-    "event_name, type, line, path, reason, message, raw"
+from headwater.store.statements import (
+    IN_CHUNK,
+    INSERT_QUARANTINE,
+    SELECT_QUARANTINE,
+    Connection,
+    quarantine_rows,
 )
-INSERT_QUARANTINE = f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) VALUES ({', '.join('?' * 13)})"
-SELECT_QUARANTINE = f"SELECT id, {QUARANTINE_COLUMNS}, status, resolved_at FROM quarantine"
+
 # Keeps, per pair, the earliest link: the same result in any arrival order (invariant 5).
 UPSERT_LINK = (
     "INSERT INTO identity_links (project_id, kind, a, b, timestamp, event_id, line) "
@@ -40,36 +43,9 @@ UPSERT_LINK = (
     "< (identity_links.timestamp, identity_links.event_id, identity_links.line)"
 )
 SELECT_LINKS = "SELECT project_id, kind, a, b, timestamp, event_id, line FROM identity_links"
-_IN_CHUNK = 500
 
 
-class Cursor(Protocol):
-    @property
-    def rowcount(self) -> int: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-
-class Connection(Protocol):
-    """What a transaction exposes: sqlite3.Connection as is, psycopg behind an adapter."""
-
-    def execute(self, sql: str, params: Sequence[Any] = ...) -> Cursor: ...
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
-
-
-def quarantine_rows(batch: Batch) -> list[tuple[object, ...]]:
-    ctx = batch.ctx
-    return [
-        (ctx.project_id, ctx.source_id, ctx.key_prefix, ctx.received_at, r.group, r.item,
-         r.event_name, r.type, r.line, r.path, r.reason, r.message, r.raw)
-        for r in batch.rejected
-    ]  # fmt: skip
-
-
-class SQLStore(abc.ABC):
+class SQLStore(CatalogSQL):
     backend: str  # the folder of its migrations
 
     # -- what a backend supplies ---------------------------------------------------
@@ -236,6 +212,8 @@ class SQLStore(abc.ABC):
         with self._transaction() as conn:
             inserted = self._insert_events(conn, [b.events for b in batches])
             self._upsert_links(conn, [row for b in batches for row in b.events])
+            for batch in batches:
+                self._apply_product_items(conn, batch)
             rejected = [row for b in batches for row in quarantine_rows(b)]
             if rejected:
                 conn.executemany(INSERT_QUARANTINE, rejected)
@@ -246,6 +224,10 @@ class SQLStore(abc.ABC):
         links = sorted(links_of(rows))
         if links:
             conn.executemany(UPSERT_LINK, links)
+
+    def _apply_product_items(self, conn: Connection, batch: Batch) -> None:
+        changes = [change_of(row) for row in batch.events if is_product(row)]
+        self._apply_products(conn, batch.ctx.project_id, changes, batch.ctx.received_at)
 
     # -- reads ---------------------------------------------------------------------
 
@@ -259,8 +241,8 @@ class SQLStore(abc.ABC):
             ("profile_id", query.any_profile_id),
             ("account_id", query.any_account_id),
         ):
-            for at in range(0, len(values), _IN_CHUNK):  # bounded parameters per branch
-                chunk = values[at : at + _IN_CHUNK]
+            for at in range(0, len(values), IN_CHUNK):  # bounded parameters per branch
+                chunk = values[at : at + IN_CHUNK]
                 branches.append(
                     f"SELECT * FROM events WHERE project_id = ? "
                     f"AND {column} IN ({', '.join('?' * len(chunk))})"
@@ -359,8 +341,8 @@ class SQLStore(abc.ABC):
     def _links(self, project_id: int, kind: str, side: str, values: set[str]) -> list[Link]:
         found: list[Link] = []
         ordered = sorted(values)
-        for at in range(0, len(ordered), _IN_CHUNK):
-            chunk = ordered[at : at + _IN_CHUNK]
+        for at in range(0, len(ordered), IN_CHUNK):
+            chunk = ordered[at : at + IN_CHUNK]
             rows = self._read(
                 f"{SELECT_LINKS} WHERE project_id = ? AND kind = ? "
                 f"AND {side} IN ({', '.join('?' * len(chunk))})",
@@ -395,6 +377,7 @@ class SQLStore(abc.ABC):
                 raise Conflict(f"quarantine entry {entry.id} was replayed meanwhile", "ids")
             [inserted] = self._insert_events(conn, [batch.events])
             self._upsert_links(conn, batch.events)
+            self._apply_product_items(conn, batch)
             if batch.rejected:
                 conn.executemany(INSERT_QUARANTINE, quarantine_rows(batch))
         return WriteResult(inserted, len(batch.events) - inserted)

@@ -17,7 +17,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from headwater.errors import StoreDataError, StoreError, StoreUnavailable
 from headwater.model.event import EVENT_COLUMNS, EventRow
-from headwater.store.sql import Connection, SQLStore
+from headwater.store.sql import SQLStore
+from headwater.store.statements import Connection
 
 log = logging.getLogger("headwater.store")
 
@@ -34,6 +35,7 @@ _INSERT_EVENTS = (
     "ON CONFLICT (project_id, event_id, event_name, line) DO NOTHING "
     "RETURNING project_id, event_id, event_name, line"
 )
+_PRODUCTS_LOCK = 0x48575043  # 'HWPC'
 _MIGRATION_LOCK = 0x68656164  # any constant: serializes `migrate` across processes
 
 
@@ -126,6 +128,10 @@ class PostgresStore(SQLStore):
 
     def _lock_for_migrations(self, conn: Connection) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+
+    def _lock_products(self, conn: Connection, project_id: int) -> None:
+        # Held to commit: an import chunk and a track batch never merge into one product at once.
+        conn.execute("SELECT pg_advisory_xact_lock(?::int, ?::int)", (_PRODUCTS_LOCK, project_id))
 
     def _insert_events(self, conn: Connection, batches: Sequence[Sequence[EventRow]]) -> list[int]:
         """COPY when nothing is stored yet (the common case, twice as fast); when a key

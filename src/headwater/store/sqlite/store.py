@@ -12,7 +12,8 @@ from typing import Any, cast
 
 from headwater.errors import StoreDataError, StoreError
 from headwater.model.event import EVENT_COLUMNS, EventRow
-from headwater.store.sql import Connection, SQLStore
+from headwater.store.sql import SQLStore
+from headwater.store.statements import Connection
 
 _EVENT_VALUES = f"({', '.join('?' * len(EVENT_COLUMNS))})"
 _MAX_ROWS_PER_STATEMENT = 256  # x 22 columns, far below SQLite's 32766 bound parameters
@@ -121,6 +122,9 @@ class SQLiteStore(SQLStore):
         return {name for (name,) in rows}
 
     def _lock_for_migrations(self, conn: Connection) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already excludes every other writer."""
+
+    def _lock_products(self, conn: Connection, project_id: int) -> None:
         """Nothing to do: BEGIN IMMEDIATE already excludes every other writer."""
 
     def close(self) -> None:

@@ -1,0 +1,203 @@
+"""Catalog API: feed imports (scope `admin`), products (read: `read`; remove: `admin`).
+
+POST   {BASE}/catalog/imports      a feed as the streamed request body → the import report
+GET    {BASE}/catalog/imports      the import history, newest first
+GET    {BASE}/products             filters category, availability, brand, q, status; paged
+GET    {BASE}/products/{id}
+DELETE {BASE}/products/{id}        flags the product removed (kept, restorable by a feed)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from litestar import Response, delete, get, post
+from litestar.exceptions import InternalServerException
+from litestar.params import FromPath
+
+from headwater.api.errors import JSON
+from headwater.api.events import page_limit
+from headwater.api.services import BASE, AnyRequest, services
+from headwater.catalog import product
+from headwater.catalog.feeds import FORMATS
+from headwater.catalog.imports import report, run_import
+from headwater.catalog.sources import feed_stream
+from headwater.clock import now_ms
+from headwater.errors import BadRequest, NotFound, UnsupportedMediaType
+from headwater.model.views import (
+    decode_cursor,
+    decode_key_cursor,
+    encode_cursor,
+    encode_key_cursor,
+)
+from headwater.store.base import ProductFilter, ProductRecord
+
+STATUSES = ("active", "removed", "all")
+
+
+class _Body:
+    """The request body as a blocking `read`, for a parser running in a worker thread: each
+    read waits on the event loop for the next chunk, so the upload is never held whole."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> None:
+        self._chunks = chunks
+        self._loop = loop
+        self._buffer = b""
+        self._done = False
+
+    async def _next(self) -> bytes:
+        return await anext(self._chunks)
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._buffer and not self._done:
+            try:
+                self._buffer = asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
+            except StopAsyncIteration:
+                self._done = True
+            except InternalServerException:
+                raise BadRequest("the client disconnected before sending the whole feed") from None
+        if size is None or size < 0:
+            size = len(self._buffer)
+        chunk, self._buffer = self._buffer[:size], self._buffer[size:]
+        return chunk
+
+
+def _flag(value: str | None, name: str) -> bool:
+    if value is None or value.lower() in ("false", "0", "no"):
+        return False
+    if value.lower() in ("true", "1", "yes", ""):
+        return True
+    raise BadRequest(f"{name} must be true or false, got {value!r}", name)
+
+
+@post(f"{BASE}/catalog/imports", request_max_body_size=None, status_code=201)
+async def import_feed(
+    request: AnyRequest, org: FromPath[str], project: FromPath[str]
+) -> Response[bytes]:
+    """Import the feed in the body (`format` json | xml | google, or detected; `full`)."""
+    hub = services(request)
+    principal = await asyncio.to_thread(hub.principal, request, org, project, "admin")
+    fmt = request.query_params.get("format")
+    if fmt is not None and fmt not in FORMATS:
+        raise BadRequest(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}", "format")
+    full = _flag(request.query_params.get("full"), "full")
+    encoding = (request.headers.get("content-encoding") or "").strip().lower()
+    if encoding not in ("", "identity", "gzip", "x-gzip"):
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding!r} is not supported; send the feed plain or gzip",
+            "Content-Encoding",
+        )
+    body = _Body(request.stream(), asyncio.get_running_loop())
+    stream = feed_stream(body, encoding in ("gzip", "x-gzip"), hub.settings.catalog_max_feed_bytes)
+    record = await asyncio.to_thread(
+        run_import,
+        hub.store,
+        principal.project.id,
+        stream,
+        fmt=fmt,
+        full=full,
+        source="upload",
+        key_prefix=principal.key_prefix,
+        max_product_bytes=hub.settings.max_product_bytes,
+        max_id_length=hub.settings.max_string_length,
+    )
+    shown: dict[str, Any] = report(record)
+    if record.status == "failed":
+        shown["errors"] = [{"message": record.error}]
+        return Response(msgspec.json.encode(shown), status_code=400, media_type=JSON)
+    return Response(msgspec.json.encode(shown), status_code=201, media_type=JSON)
+
+
+@get(f"{BASE}/catalog/imports", sync_to_thread=True)
+def list_imports(
+    request: AnyRequest, org: FromPath[str], project: FromPath[str]
+) -> Response[bytes]:
+    hub = services(request)
+    principal = hub.principal(request, org, project, "read")
+    cursor = request.query_params.get("cursor")
+    before = decode_cursor(cursor, 1)[0] if cursor else None
+    limit = page_limit(request.query_params.get("limit"))
+    records = hub.store.list_imports(principal.project.id, before, limit + 1)
+    more = len(records) > limit
+    records = records[:limit]
+    body = {
+        "imports": [report(r) for r in records],
+        "next": encode_cursor(records[-1].id) if more else None,
+    }
+    return Response(msgspec.json.encode(body), media_type=JSON)
+
+
+def product_view(record: ProductRecord) -> dict[str, Any]:
+    shown = product.view(record.document)
+    shown.update(
+        removed=record.removed_at is not None,
+        removedAt=record.removed_at,
+        createdAt=record.created_at,
+        updatedAt=record.updated_at,
+    )
+    return shown
+
+
+@get(f"{BASE}/products", sync_to_thread=True)
+def list_products(
+    request: AnyRequest, org: FromPath[str], project: FromPath[str]
+) -> Response[bytes]:
+    hub = services(request)
+    principal = hub.principal(request, org, project, "read")
+    params = request.query_params
+    status = params.get("status", "active")
+    if status not in STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}", "status")
+    cursor = params.get("cursor")
+    limit = page_limit(params.get("limit"))
+    where = ProductFilter(
+        status=status,
+        category=params.get("category"),
+        availability=params.get("availability"),
+        brand=params.get("brand"),
+        text=params.get("q") or None,
+        after=decode_key_cursor(cursor) if cursor else None,
+        limit=limit + 1,
+    )
+    records = hub.store.list_products(principal.project.id, where)
+    more = len(records) > limit
+    records = records[:limit]
+    body = {
+        "products": [product_view(r) for r in records],
+        "next": encode_key_cursor(records[-1].id) if more else None,
+    }
+    return Response(msgspec.json.encode(body), media_type=JSON)
+
+
+@get(f"{BASE}/products/{{productId:str}}", sync_to_thread=True)
+def get_product(
+    request: AnyRequest, org: FromPath[str], project: FromPath[str], productId: FromPath[str]
+) -> Response[bytes]:
+    hub = services(request)
+    principal = hub.principal(request, org, project, "read")
+    found = hub.store.get_product(principal.project.id, productId)
+    if found is None:
+        raise NotFound(f"no product {productId!r} in this project", "productId")
+    return Response(msgspec.json.encode(product_view(found)), media_type=JSON)
+
+
+@delete(f"{BASE}/products/{{productId:str}}", status_code=200)
+async def remove_product(
+    request: AnyRequest, org: FromPath[str], project: FromPath[str], productId: FromPath[str]
+) -> Response[bytes]:
+    """Flag the product removed. Async with its own thread hop: Litestar 2.25 mishandles two
+    `sync_to_thread` handlers on one path."""
+    hub = services(request)
+
+    def remove() -> ProductRecord | None:
+        principal = hub.principal(request, org, project, "admin")
+        hub.store.remove_product(principal.project.id, productId, now_ms())
+        return hub.store.get_product(principal.project.id, productId)
+
+    found = await asyncio.to_thread(remove)
+    if found is None:
+        raise NotFound(f"no product {productId!r} in this project", "productId")
+    return Response(msgspec.json.encode(product_view(found)), media_type=JSON)

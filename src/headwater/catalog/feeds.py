@@ -1,0 +1,336 @@
+"""Catalog feeds parsed as streams: JSON, catalog XML and Google Merchant RSS 2.0.
+
+A reader turns a binary stream into `FeedEntry`s, one product at a time, so memory stays
+flat however large the feed. A feed that cannot be read as a whole (malformed, hostile,
+wrong format) raises `FeedRefused`; one bad product is an entry with an `error`, rejected
+alone.
+
+XML is untrusted: any document type declaration is refused before expat reads it, which
+rules out entity expansion (billion laughs, quadratic blowup) and external entities (XXE);
+expat itself never opens a file or a socket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any, Protocol
+from xml.parsers import expat
+
+import ijson  # type: ignore[import-untyped]
+import msgspec
+
+from headwater.errors import BadRequest
+
+FORMATS = ("json", "xml", "google")
+GOOGLE_NS = "http://base.google.com/ns/1.0"
+CHUNK = 1 << 16
+_NS = "}"  # expat joins namespace and local name with this
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class FeedRefused(BadRequest):
+    """The feed as a whole cannot be imported; nothing past this point was read."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedEntry:
+    index: int  # position among the feed's products, from 0
+    path: str  # where the product sits in the feed, for error messages
+    fields: dict[str, Any] | None  # None when `error` says why it cannot be read
+    error: str | None = None
+
+    def raw(self) -> str:
+        return msgspec.json.encode(self.fields).decode() if self.fields is not None else ""
+
+
+class _Prefixed:
+    """A stream with its first bytes put back after peeking at them."""
+
+    def __init__(self, head: bytes, rest: Readable) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:  # a reader probing for bytes or text
+            return b""
+        if self._head:
+            head, self._head = self._head, b""
+            return head
+        return self._rest.read(size if size > 0 else CHUNK)
+
+
+def detect(stream: Readable) -> tuple[str, _Prefixed]:
+    """("json" | "xml", the same stream) from the first byte that is not white space."""
+    head = stream.read(CHUNK)
+    start = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    while not start and head:  # a feed that opens with a very long run of white space
+        more = stream.read(CHUNK)
+        if not more:
+            break
+        head, start = more, more.lstrip()
+    first = start[:1]
+    if first in (b"{", b"["):
+        return "json", _Prefixed(head, stream)
+    if first == b"<":
+        return "xml", _Prefixed(head, stream)
+    if not first:
+        raise FeedRefused("the feed is empty")
+    raise FeedRefused(f"the feed is neither JSON nor XML: it starts with {start[:20]!r}", "format")
+
+
+class Feed:
+    """The products of one feed, read once; `format` is known once reading has begun."""
+
+    def __init__(self, stream: Readable, fmt: str | None, max_product_bytes: int) -> None:
+        if fmt is not None and fmt not in FORMATS:
+            raise FeedRefused(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}", "format")
+        found, prefixed = detect(stream)
+        if fmt == "json" and found != "json":
+            raise FeedRefused("format json was asked for, but the feed is XML", "format")
+        if fmt in ("xml", "google") and found != "xml":
+            raise FeedRefused(f"format {fmt} was asked for, but the feed is JSON", "format")
+        self._xml = None if found == "json" else XMLProducts(fmt == "google", max_product_bytes)
+        self._entries = (
+            _json_entries(prefixed, max_product_bytes)
+            if self._xml is None
+            else self._xml.entries(prefixed)
+        )
+
+    @property
+    def format(self) -> str:
+        if self._xml is None:
+            return "json"
+        return "google" if self._xml.google else "xml"
+
+    def __iter__(self) -> Iterator[FeedEntry]:
+        return self._entries
+
+
+# -- JSON ---------------------------------------------------------------------------------
+
+
+def _json_entries(stream: _Prefixed, max_product_bytes: int) -> Iterator[FeedEntry]:
+    """`{"products": [{"product": {...}}, ...]}`, or a plain array of products."""
+    head = stream._head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    plain = head.startswith(b"[")
+    prefix, where = ("item", "") if plain else ("products.item", "products")
+    count = 0
+    try:
+        for count, entry in enumerate(ijson.items(stream, prefix, use_float=True), 1):
+            yield _json_entry(count - 1, f"{where}[{count - 1}]", entry, max_product_bytes)
+    except ijson.JSONError as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FeedRefused(f"the JSON feed is malformed after {count} products: {detail}") from None
+    if not count:
+        raise FeedRefused(
+            'the feed holds no products: expected {"products": [{"product": {...}}, ...]} '
+            "or a JSON array of products"
+        )
+
+
+def _json_entry(index: int, path: str, entry: Any, max_bytes: int) -> FeedEntry:
+    if isinstance(entry, dict) and isinstance(entry.get("product"), dict) and len(entry) == 1:
+        path, entry = f"{path}.product", entry["product"]
+    if not isinstance(entry, dict):
+        return FeedEntry(index, path, None, f"must be a JSON object, got {entry!r:.80}")
+    if len(msgspec.json.encode(entry)) > max_bytes:
+        return FeedEntry(index, path, None, f"is larger than {max_bytes} bytes of JSON")
+    return FeedEntry(index, path, entry)
+
+
+# -- XML ----------------------------------------------------------------------------------
+
+
+class _Element:
+    __slots__ = ("attrs", "children", "name", "text")
+
+    def __init__(self, name: str, attrs: dict[str, str]) -> None:
+        self.name = name
+        self.attrs = attrs
+        self.children: dict[str, Any] = {}
+        self.text: list[str] = []
+
+    def value(self) -> Any:
+        """Text for a leaf; an object of its children (repeated names as lists) otherwise."""
+        text = "".join(self.text).strip()
+        if not self.children and not self.attrs:
+            return text
+        value = {f"@{_local(k)}": v for k, v in self.attrs.items()}
+        value.update({_local(k): v for k, v in self.children.items()})
+        if text:
+            value["#text"] = text
+        return value
+
+    def add(self, name: str, value: Any) -> None:
+        if name not in self.children:
+            self.children[name] = value
+        elif isinstance(self.children[name], _Repeated):
+            self.children[name].append(value)
+        else:
+            self.children[name] = _Repeated([self.children[name], value])
+
+
+class _Repeated(list[Any]):
+    """The values of an element name repeated inside one parent."""
+
+
+def _local(name: str) -> str:
+    return name.rpartition(_NS)[2]
+
+
+class XMLProducts:
+    """Products of `<catalog><products><product>` or of RSS `<item>`s, as flat field maps."""
+
+    def __init__(self, google: bool, max_product_bytes: int) -> None:
+        self._google_asked = google
+        self._max = max_product_bytes
+        self._parser = expat.ParserCreate(namespace_separator=_NS)
+        p = self._parser
+        p.buffer_text = True
+        p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        p.StartDoctypeDeclHandler = self._refuse_doctype
+        p.EntityDeclHandler = self._refuse_entity
+        p.ExternalEntityRefHandler = self._refuse_external
+        p.StartElementHandler = self._start
+        p.EndElementHandler = self._end
+        p.CharacterDataHandler = self._data
+        self._product_tag: str | None = None  # decided by the root element
+        self.google = False  # an RSS or Atom root: Google Merchant fields
+        self._stack: list[_Element] = []  # the open elements of the current product
+        self._size = 0
+        self._too_large = False
+        self._ready: list[FeedEntry] = []
+        self._count = 0
+
+    def entries(self, stream: _Prefixed) -> Iterator[FeedEntry]:
+        while True:
+            chunk = stream.read(CHUNK)
+            try:
+                self._parser.Parse(chunk, not chunk)
+            except expat.ExpatError as exc:
+                raise FeedRefused(
+                    f"the XML feed is malformed at line {exc.lineno}, column {exc.offset + 1}: "
+                    f"{expat.ErrorString(exc.code)}"
+                ) from None
+            yield from self._ready
+            self._ready.clear()
+            if not chunk:
+                break
+        if not self._count:
+            raise FeedRefused(
+                f"the feed holds no products: expected <{self._product_tag or 'product'}> "
+                "elements (<catalog><products><product>… or Google Merchant RSS <item>…)"
+            )
+
+    def _refused(self, what: str) -> FeedRefused:
+        p = self._parser
+        return FeedRefused(
+            f"the XML feed is refused at line {p.CurrentLineNumber}, column "
+            f"{p.CurrentColumnNumber + 1}: {what}"
+        )
+
+    def _refuse_doctype(self, *_: Any) -> None:
+        raise self._refused(
+            "document type declarations (<!DOCTYPE>) are not accepted: they enable entity "
+            "expansion and external entities; export the feed without one"
+        )
+
+    def _refuse_entity(self, *_: Any) -> None:
+        raise self._refused("entity declarations are not accepted")
+
+    def _refuse_external(self, *_: Any) -> int:
+        raise self._refused("external entities are not accepted")
+
+    def _start(self, name: str, attrs: dict[str, str]) -> None:
+        if self._product_tag is None:
+            root = _local(name)
+            if self._google_asked and root not in ("rss", "feed"):
+                raise self._refused(f"format google expects an RSS 2.0 <rss> root, found <{root}>")
+            self.google = root in ("rss", "feed")
+            self._product_tag = {"rss": "item", "feed": "entry"}.get(root, "product")
+        if self._stack:
+            if len(self._stack) > 32:
+                raise self._refused("elements inside a product are nested more than 32 deep")
+            self._grow(sum(len(k) + len(v) for k, v in attrs.items()) + len(name))
+            self._stack.append(_Element(name, attrs))
+        elif _local(name) == self._product_tag:
+            self._stack.append(_Element(name, attrs))
+            self._size, self._too_large = 0, False
+
+    def _data(self, text: str) -> None:
+        if self._stack and not self._too_large:
+            self._grow(len(text))
+            if not self._too_large:
+                self._stack[-1].text.append(text)
+
+    def _grow(self, size: int) -> None:
+        self._size += size
+        if self._size > self._max:
+            self._too_large = True
+            for element in self._stack:  # let go of what was collected: memory stays flat
+                element.children.clear()
+                element.text.clear()
+
+    def _end(self, name: str) -> None:
+        if not self._stack:
+            return
+        element = self._stack.pop()
+        if self._stack:
+            if not self._too_large:
+                self._stack[-1].add(element.name, element.value())
+            return
+        index = self._count
+        self._count += 1
+        path = f"{self._product_tag}[{index}]"
+        if self._too_large:
+            self._ready.append(FeedEntry(index, path, None, f"is larger than {self._max} bytes"))
+            return
+        fields = {f"@{_local(k)}": v for k, v in element.attrs.items()}
+        fields.update(element.children)
+        self._ready.append(FeedEntry(index, path, _fields(fields, self.google)))
+
+
+def _fields(children: dict[str, Any], google: bool) -> dict[str, Any]:
+    """Element names → product fields. Attributes of the product element fill fields its
+    children leave out (`<product id="…">`)."""
+    out: dict[str, Any] = {}
+    for name, value in children.items():
+        if name.startswith("@"):
+            continue
+        value = list(value) if isinstance(value, _Repeated) else value
+        ns, _, local = name.rpartition(_NS)
+        if google:
+            _google_field(out, ns, local, value)
+        else:
+            out[local] = value
+    for name, value in children.items():
+        if name.startswith("@"):
+            out.setdefault(name[1:], value)
+    return out
+
+
+_GOOGLE_RENAMED = {"link": "url"}
+_GOOGLE_CATEGORY = ("product_type", "google_product_category")
+
+
+def _google_field(out: dict[str, Any], ns: str, local: str, value: Any) -> None:
+    """Google Merchant fields: `g:` names win over the plain RSS ones, which are kept as
+    `rss_<name>` when both are present; product_type and google_product_category both
+    feed `category` (product_type first)."""
+    if ns == GOOGLE_NS and local in _GOOGLE_CATEGORY:
+        values = value if isinstance(value, list) else [value]
+        current = out.get("category", [])
+        merged = [*values, *current] if local == "product_type" else [*current, *values]
+        out["category"] = merged
+        return
+    field = _GOOGLE_RENAMED.get(local, local)
+    if ns == GOOGLE_NS or field not in out:
+        if field in out:
+            out[f"rss_{local}"] = out[field]
+        out[field] = value
+    else:
+        out[f"rss_{local}"] = value
