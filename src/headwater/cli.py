@@ -471,3 +471,19 @@ def _progress(
     yield None, products
     if count and sys.stderr.isatty():
         click.echo(err=True)
+
+
+@catalog_group.command(name="imports")
+@database_options
+@click.option("--org", required=True)
+@click.option("--project", required=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+def list_imports(
+    db: str | None, database_url: str | None, org: str, project: str, limit: int
+) -> None:
+    """Print the import history, newest first, one JSON report per line."""
+    with _store(db, database_url) as (_, store):
+        found = _project(store, org, project)
+        records = store.list_imports(found.id, None, limit)
+    for record in records:
+        click.echo(json.dumps(import_report(record)))

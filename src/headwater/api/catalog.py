@@ -33,7 +33,7 @@ from headwater.model.views import (
     encode_cursor,
     encode_key_cursor,
 )
-from headwater.store.base import ProductFilter, ProductRecord
+from headwater.store.base import ImportRecord, ProductFilter, ProductRecord
 
 STATUSES = ("active", "removed", "all")
 
@@ -111,16 +111,22 @@ async def import_feed(
     return Response(msgspec.json.encode(shown), status_code=201, media_type=JSON)
 
 
-@get(f"{BASE}/catalog/imports", sync_to_thread=True)
-def list_imports(
+@get(f"{BASE}/catalog/imports")
+async def list_imports(
     request: AnyRequest, org: FromPath[str], project: FromPath[str]
 ) -> Response[bytes]:
+    """Async with its own thread hop, as every handler sharing a path with another method:
+    Litestar 2.25 mishandles `sync_to_thread` handlers there."""
     hub = services(request)
-    principal = hub.principal(request, org, project, "read")
     cursor = request.query_params.get("cursor")
     before = decode_cursor(cursor, 1)[0] if cursor else None
     limit = page_limit(request.query_params.get("limit"))
-    records = hub.store.list_imports(principal.project.id, before, limit + 1)
+
+    def read() -> list[ImportRecord]:
+        principal = hub.principal(request, org, project, "read")
+        return hub.store.list_imports(principal.project.id, before, limit + 1)
+
+    records = await asyncio.to_thread(read)
     more = len(records) > limit
     records = records[:limit]
     body = {
@@ -172,13 +178,17 @@ def list_products(
     return Response(msgspec.json.encode(body), media_type=JSON)
 
 
-@get(f"{BASE}/products/{{productId:str}}", sync_to_thread=True)
-def get_product(
+@get(f"{BASE}/products/{{productId:str}}")
+async def get_product(
     request: AnyRequest, org: FromPath[str], project: FromPath[str], productId: FromPath[str]
 ) -> Response[bytes]:
     hub = services(request)
-    principal = hub.principal(request, org, project, "read")
-    found = hub.store.get_product(principal.project.id, productId)
+
+    def read() -> ProductRecord | None:
+        principal = hub.principal(request, org, project, "read")
+        return hub.store.get_product(principal.project.id, productId)
+
+    found = await asyncio.to_thread(read)
     if found is None:
         raise NotFound(f"no product {productId!r} in this project", "productId")
     return Response(msgspec.json.encode(product_view(found)), media_type=JSON)
@@ -188,8 +198,7 @@ def get_product(
 async def remove_product(
     request: AnyRequest, org: FromPath[str], project: FromPath[str], productId: FromPath[str]
 ) -> Response[bytes]:
-    """Flag the product removed. Async with its own thread hop: Litestar 2.25 mishandles two
-    `sync_to_thread` handlers on one path."""
+    """Flag the product removed (kept, and restored when a feed or track sends it again)."""
     hub = services(request)
 
     def remove() -> ProductRecord | None:

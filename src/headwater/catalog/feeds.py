@@ -64,22 +64,28 @@ class _Prefixed:
 
 
 def detect(stream: Readable) -> tuple[str, _Prefixed]:
-    """("json" | "xml", the same stream) from the first byte that is not white space."""
-    head = stream.read(CHUNK)
-    start = head.removeprefix(b"\xef\xbb\xbf").lstrip()
-    while not start and head:  # a feed that opens with a very long run of white space
+    """("json" | "xml", the same stream) from the first byte that is not white space.
+
+    The stream handed back starts at that byte: a UTF-8 byte order mark and leading white
+    space are dropped (ijson refuses a BOM; both are meaningless to either format)."""
+    head = b""
+    while True:
         more = stream.read(CHUNK)
-        if not more:
-            break
-        head, start = more, more.lstrip()
-    first = start[:1]
+        head = (head + more).lstrip()
+        if len(head) >= 3 or not more:
+            if head.startswith(b"\xef\xbb\xbf"):
+                head = head[3:].lstrip()
+                continue  # what follows the mark may still be white space
+            if head or not more:
+                break
+    first = head[:1]
     if first in (b"{", b"["):
         return "json", _Prefixed(head, stream)
     if first == b"<":
         return "xml", _Prefixed(head, stream)
     if not first:
         raise FeedRefused("the feed is empty")
-    raise FeedRefused(f"the feed is neither JSON nor XML: it starts with {start[:20]!r}", "format")
+    raise FeedRefused(f"the feed is neither JSON nor XML: it starts with {head[:20]!r}", "format")
 
 
 class Feed:
@@ -115,8 +121,7 @@ class Feed:
 
 def _json_entries(stream: _Prefixed, max_product_bytes: int) -> Iterator[FeedEntry]:
     """`{"products": [{"product": {...}}, ...]}`, or a plain array of products."""
-    head = stream._head.removeprefix(b"\xef\xbb\xbf").lstrip()
-    plain = head.startswith(b"[")
+    plain = stream._head.startswith(b"[")
     prefix, where = ("item", "") if plain else ("products.item", "products")
     count = 0
     try:
@@ -133,7 +138,7 @@ def _json_entries(stream: _Prefixed, max_product_bytes: int) -> Iterator[FeedEnt
 
 
 def _json_entry(index: int, path: str, entry: Any, max_bytes: int) -> FeedEntry:
-    if isinstance(entry, dict) and isinstance(entry.get("product"), dict) and len(entry) == 1:
+    if isinstance(entry, dict) and len(entry) == 1 and "product" in entry:
         path, entry = f"{path}.product", entry["product"]
     if not isinstance(entry, dict):
         return FeedEntry(index, path, None, f"must be a JSON object, got {entry!r:.80}")
@@ -256,10 +261,11 @@ class XMLProducts:
             if len(self._stack) > 32:
                 raise self._refused("elements inside a product are nested more than 32 deep")
             self._grow(sum(len(k) + len(v) for k, v in attrs.items()) + len(name))
-            self._stack.append(_Element(name, attrs))
+            self._stack.append(_Element(name, {} if self._too_large else attrs))
         elif _local(name) == self._product_tag:
             self._stack.append(_Element(name, attrs))
             self._size, self._too_large = 0, False
+            self._grow(sum(len(k) + len(v) for k, v in attrs.items()))
 
     def _data(self, text: str) -> None:
         if self._stack and not self._too_large:
@@ -274,6 +280,7 @@ class XMLProducts:
             for element in self._stack:  # let go of what was collected: memory stays flat
                 element.children.clear()
                 element.text.clear()
+                element.attrs = {}
 
     def _end(self, name: str) -> None:
         if not self._stack:
@@ -313,7 +320,7 @@ def _fields(children: dict[str, Any], google: bool) -> dict[str, Any]:
     return out
 
 
-_GOOGLE_RENAMED = {"link": "url"}
+_GOOGLE_RENAMED = {"link": "url", "summary": "description"}
 _GOOGLE_CATEGORY = ("product_type", "google_product_category")
 
 
@@ -327,6 +334,8 @@ def _google_field(out: dict[str, Any], ns: str, local: str, value: Any) -> None:
         merged = [*values, *current] if local == "product_type" else [*current, *values]
         out["category"] = merged
         return
+    if local == "link" and isinstance(value, dict) and "@href" in value:
+        value = value["@href"]  # Atom: <link href="…"/>
     field = _GOOGLE_RENAMED.get(local, local)
     if ns == GOOGLE_NS or field not in out:
         if field in out:

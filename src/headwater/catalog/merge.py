@@ -5,6 +5,8 @@ where the key is the eventId of a track item or `import:<id>` for a feed. A chan
 to a field only when its version is newer, so the same changes in any order leave the same
 product (ARCHITECTURE invariant 5). A feed import replaces the whole product at its
 import time: fields the feed no longer carries are removed, unless a newer change set them.
+A feed that changes nothing is not written at all (nightly syncs rewrite only what changed),
+so an unchanged product keeps the time of the import that last changed it.
 """
 
 from __future__ import annotations

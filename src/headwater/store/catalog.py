@@ -87,7 +87,10 @@ class CatalogSQL(abc.ABC):
                 counts.created += 1
             elif merge.same(current, result):
                 counts.unchanged += 1
-                continue
+                if change.whole or result.versions == current.versions:
+                    continue  # nothing a reader sees changed: not rewritten
+                # A partial update's removal of an absent field: its time must be kept, or
+                # an older update arriving later would set the field again.
             else:
                 counts.updated += 1
             stored[change.id] = result
