@@ -445,3 +445,41 @@ def test_bytes_io_feed_imports(store: Store) -> None:
         source="test", key_prefix="test", max_product_bytes=65_536, max_id_length=256,
     )  # fmt: skip
     assert (record.status, record.format, record.created) == ("completed", "json", 1)
+
+
+# -- quarantine replay ---------------------------------------------------------------------
+
+
+def replay(client: Client, tenant: Tenant, body: dict[str, Any] | None = None) -> Any:
+    response = client.post(
+        f"{tenant.base}/quarantine/replay", json=body or {}, headers=tenant.headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_rejected_feed_product_is_replayed_with_a_correction(
+    client: Client, tenant: Tenant
+) -> None:
+    upload(client, tenant, feed(hoodie("A"), {**hoodie("Q"), "price": "cheap"}))
+    [entry] = client.get(f"{tenant.base}/quarantine", headers=tenant.headers).json()["items"]
+    assert entry["kind"] == "product"
+    again = replay(client, tenant)  # the same product fails the same rule: stays pending
+    assert again["replayed"] == 0 and again["failed"][0]["path"] == "price"
+    fixed = replay(client, tenant, {"ids": [entry["id"]], "item": {**hoodie("Q"), "price": 3}})
+    assert fixed["replayed"] == 1 and fixed["failed"] == []
+    assert product(client, tenant, "Q")["price"] == {"amount": 3, "currency": None}
+
+
+def test_a_screened_product_item_replays_once_its_product_exists(
+    client: Client, tenant: Tenant
+) -> None:
+    partial = {"eventId": "p1", "productId": "LATE", "timestamp": T0, "data": {"price": 7}}
+    assert track(client, tenant, partial).status_code == 400
+    first = replay(client, tenant)
+    assert first["failed"] and first["failed"][0]["path"].endswith("data.title"), first
+    upload(client, tenant, feed(hoodie("LATE", brand="Acme")))
+    assert replay(client, tenant)["replayed"] == 1
+    shown = product(client, tenant, "LATE")
+    # The item is older than the feed: the feed's snapshot keeps its own (absent) price.
+    assert "price" not in shown and shown["brand"] == "Acme"

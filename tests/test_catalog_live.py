@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import intempt
@@ -172,7 +172,7 @@ def test_cli_exit_codes(db: str, tmp_path: Path) -> None:
 
 
 class _Feeds(http.server.BaseHTTPRequestHandler):
-    routes: dict[str, tuple[int, bytes, dict[str, str]]] = {}
+    routes: ClassVar[dict[str, tuple[int, bytes, dict[str, str]]]] = {}
 
     def do_GET(self) -> None:
         status, body, headers = self.routes.get(self.path, (404, b"not here", {}))
@@ -241,7 +241,7 @@ def test_cli_url_timeout_and_size_cap(
     code, report, _ = catalog_import(db, f"{feeds_server}/slow")
     assert code == 1 and "timed out" in report["error"]
     monkeypatch.setenv("HEADWATER_CATALOG_MAX_FEED_BYTES", "1000")
-    code, out, err = cli("catalog", "import", "--db", db, "--org", "acme", "--project", "web",
+    code, _, err = cli("catalog", "import", "--db", db, "--org", "acme", "--project", "web",
                          f"{feeds_server}/big.json")  # fmt: skip
     assert code == 1 and "catalog_max_feed_bytes" in err
     code, history, _ = cli("catalog", "imports", "--db", db, "--org", "acme", "--project", "web")

@@ -46,5 +46,6 @@ def test_every_route_is_documented(tmp_path: Path) -> None:
             .replace("{person_id:str}", "{id}")
             .replace("{name:str}", "{name}")
             .replace("{account_id:str}", "{accountId}")
+            .replace("{product_id:str}", "{productId}")
         )
         assert path in text, path

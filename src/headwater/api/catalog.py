@@ -178,35 +178,35 @@ def list_products(
     return Response(msgspec.json.encode(body), media_type=JSON)
 
 
-@get(f"{BASE}/products/{{productId:str}}")
+@get(f"{BASE}/products/{{product_id:str}}")
 async def get_product(
-    request: AnyRequest, org: FromPath[str], project: FromPath[str], productId: FromPath[str]
+    request: AnyRequest, org: FromPath[str], project: FromPath[str], product_id: FromPath[str]
 ) -> Response[bytes]:
     hub = services(request)
 
     def read() -> ProductRecord | None:
         principal = hub.principal(request, org, project, "read")
-        return hub.store.get_product(principal.project.id, productId)
+        return hub.store.get_product(principal.project.id, product_id)
 
     found = await asyncio.to_thread(read)
     if found is None:
-        raise NotFound(f"no product {productId!r} in this project", "productId")
+        raise NotFound(f"no product {product_id!r} in this project", "productId")
     return Response(msgspec.json.encode(product_view(found)), media_type=JSON)
 
 
-@delete(f"{BASE}/products/{{productId:str}}", status_code=200)
+@delete(f"{BASE}/products/{{product_id:str}}", status_code=200)
 async def remove_product(
-    request: AnyRequest, org: FromPath[str], project: FromPath[str], productId: FromPath[str]
+    request: AnyRequest, org: FromPath[str], project: FromPath[str], product_id: FromPath[str]
 ) -> Response[bytes]:
     """Flag the product removed (kept, and restored when a feed or track sends it again)."""
     hub = services(request)
 
     def remove() -> ProductRecord | None:
         principal = hub.principal(request, org, project, "admin")
-        hub.store.remove_product(principal.project.id, productId, now_ms())
-        return hub.store.get_product(principal.project.id, productId)
+        hub.store.remove_product(principal.project.id, product_id, now_ms())
+        return hub.store.get_product(principal.project.id, product_id)
 
     found = await asyncio.to_thread(remove)
     if found is None:
-        raise NotFound(f"no product {productId!r} in this project", "productId")
+        raise NotFound(f"no product {product_id!r} in this project", "productId")
     return Response(msgspec.json.encode(product_view(found)), media_type=JSON)

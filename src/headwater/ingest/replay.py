@@ -8,9 +8,13 @@ replayed in one transaction; failure records the new reason and leaves it pendin
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import msgspec
 
+from headwater.catalog import product
+from headwater.catalog.merge import ProductChange
+from headwater.catalog.track import is_product, screen
 from headwater.clock import now_ms
 from headwater.config import Settings
 from headwater.errors import BadRequest, Conflict, NotFound
@@ -31,18 +35,24 @@ class ReplayReport:
         return dataclasses.asdict(self)
 
 
-def _rebuild(entry: QuarantineEntry, settings: Settings) -> Batch:
-    """The entry decoded anew; raises rules.Invalid when it fails at its own level again."""
+def _rebuild(
+    store: Store, entry: QuarantineEntry, settings: Settings
+) -> tuple[Batch, list[ProductChange]]:
+    """The entry decoded anew, as events or (a feed's product) a product change; raises
+    rules.Invalid when it fails at its own level again."""
     ctx = Context(entry.project_id, entry.source_id, entry.key_prefix, entry.received_at)
     raw = msgspec.Raw(entry.raw.encode())
     batch = Batch(ctx)
+    if entry.kind == "product":
+        return batch, [_product_change(entry, settings)]
     if entry.item is not None and entry.event_name is not None:
         item, extra = normalize.decode_item(raw)
-        batch.events.append(
-            normalize.build_row(
-                item, extra, entry.event_name, entry.type, entry.line, ctx, settings
-            )
+        row = normalize.build_row(
+            item, extra, entry.event_name, entry.type, entry.line, ctx, settings
         )
+        if is_product(row):
+            batch.products.append((0, entry.group or 0, entry.item, entry.raw))
+        batch.events.append(row)
     elif entry.group is not None:
         group = normalize.decode_group(raw, entry.group, batch)
         if group is not None:
@@ -55,7 +65,26 @@ def _rebuild(entry: QuarantineEntry, settings: Settings) -> Batch:
             batch = normalize.parse_body(entry.raw.encode(), ctx, settings)
         except BadRequest as exc:
             raise rules.Invalid(exc.path or "", exc.message, "malformed") from None
-    return batch
+    if batch.products:  # a product item that would create a product must be complete
+        ids = {batch.events[index].product_id or "" for index, *_ in batch.products}
+        screen(batch, store.known_products(entry.project_id, ids), settings.max_string_length)
+        if entry.item is not None and not batch.events:  # an item fails at its own level
+            first = batch.rejected[0]
+            raise rules.Invalid(first.path, first.message, first.reason)
+    return batch, []
+
+
+def _product_change(entry: QuarantineEntry, settings: Settings) -> ProductChange:
+    """A feed's rejected product, checked again; it replaces the product as of its import."""
+    try:
+        fields = json.loads(entry.raw)
+    except ValueError:
+        raise rules.Invalid("", "is not a JSON product", "product") from None
+    if not isinstance(fields, dict):
+        raise rules.Invalid("", "must be a JSON object", "product")
+    document = product.check(fields, settings.max_string_length)
+    version = (entry.received_at, f"quarantine:{entry.id}", 0)
+    return ProductChange(document["id"], document, version, True)
 
 
 def replay_pending(
@@ -98,13 +127,13 @@ def _replay(
         if replacement is not None:
             entry = dataclasses.replace(entry, raw=raw_text(replacement))
         try:
-            batch = _rebuild(entry, settings)
+            batch, products = _rebuild(store, entry, settings)
         except rules.Invalid as bad:
             store.requarantine(entry, bad.path, bad.reason, bad.message)
             report.failed.append({"id": entry.id, "path": bad.path, "message": bad.message})
             continue
         try:
-            result = store.resolve_quarantine(entry, batch, now_ms())
+            result = store.resolve_quarantine(entry, batch, now_ms(), products)
         except Conflict:
             continue  # replayed by someone else meanwhile: counted there, not here
         report.replayed += 1

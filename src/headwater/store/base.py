@@ -202,9 +202,15 @@ class Store(Protocol):
     def last_quarantine_id(self, project_id: int) -> int:
         """The highest quarantine entry id of the project, 0 when there is none."""
 
-    def resolve_quarantine(self, entry: QuarantineEntry, batch: Batch, now: int) -> WriteResult:
-        """Mark a pending entry replayed and write its events and new rejections, atomically;
-        Conflict (nothing written) when the entry is no longer pending."""
+    def resolve_quarantine(
+        self,
+        entry: QuarantineEntry,
+        batch: Batch,
+        now: int,
+        products: Sequence[ProductChange] = (),
+    ) -> WriteResult:
+        """Mark a pending entry replayed and write its events, product changes and new
+        rejections, atomically; Conflict (nothing written) when it is no longer pending."""
 
     def requarantine(self, entry: QuarantineEntry, path: str, reason: str, message: str) -> None:
         """Record why a replayed entry failed again; it stays pending."""

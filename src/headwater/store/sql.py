@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from headwater.catalog.merge import ProductChange
 from headwater.catalog.track import change_of, is_product
 from headwater.errors import BadRequest, Conflict
 from headwater.identity.links import PROFILE, USER, Link, links_of
@@ -366,7 +367,13 @@ class SQLStore(CatalogSQL):
         rows = self._read("SELECT max(id) FROM quarantine WHERE project_id = ?", (project_id,))
         return int(rows[0][0] or 0)
 
-    def resolve_quarantine(self, entry: QuarantineEntry, batch: Batch, now: int) -> WriteResult:
+    def resolve_quarantine(
+        self,
+        entry: QuarantineEntry,
+        batch: Batch,
+        now: int,
+        products: Sequence[ProductChange] = (),
+    ) -> WriteResult:
         with self._transaction() as conn:
             claimed = conn.execute(
                 "UPDATE quarantine SET status = 'replayed', resolved_at = ? "
@@ -378,6 +385,7 @@ class SQLStore(CatalogSQL):
             [inserted] = self._insert_events(conn, [batch.events])
             self._upsert_links(conn, batch.events)
             self._apply_product_items(conn, batch)
+            self._apply_products(conn, entry.project_id, products, now)
             if batch.rejected:
                 conn.executemany(INSERT_QUARANTINE, quarantine_rows(batch))
         return WriteResult(inserted, len(batch.events) - inserted)
