@@ -42,9 +42,12 @@ class FeedEntry:
     path: str  # where the product sits in the feed, for error messages
     fields: dict[str, Any] | None  # None when `error` says why it cannot be read
     error: str | None = None
+    unreadable: Any = None  # what stood in the feed instead of a product, when it is small
 
     def raw(self) -> str:
-        return msgspec.json.encode(self.fields).decode() if self.fields is not None else ""
+        """The product as JSON, to keep in quarantine ("" when it was too large to hold)."""
+        kept = self.fields if self.fields is not None else self.unreadable
+        return "" if kept is None else msgspec.json.encode(kept).decode()
 
 
 class _Prefixed:
@@ -128,7 +131,10 @@ def _json_entries(stream: _Prefixed, max_product_bytes: int) -> Iterator[FeedEnt
         for count, entry in enumerate(ijson.items(stream, prefix, use_float=True), 1):
             yield _json_entry(count - 1, f"{where}[{count - 1}]", entry, max_product_bytes)
     except ijson.JSONError as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = exc.args[0] if exc.args else type(exc).__name__
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "backslashreplace")
+        detail = str(text).strip().splitlines()[0]
         raise FeedRefused(f"the JSON feed is malformed after {count} products: {detail}") from None
     if not count:
         raise FeedRefused(
@@ -141,7 +147,8 @@ def _json_entry(index: int, path: str, entry: Any, max_bytes: int) -> FeedEntry:
     if isinstance(entry, dict) and len(entry) == 1 and "product" in entry:
         path, entry = f"{path}.product", entry["product"]
     if not isinstance(entry, dict):
-        return FeedEntry(index, path, None, f"must be a JSON object, got {entry!r:.80}")
+        kept = entry if len(msgspec.json.encode(entry)) <= max_bytes else None
+        return FeedEntry(index, path, None, f"must be a JSON object, got {entry!r:.80}", kept)
     if len(msgspec.json.encode(entry)) > max_bytes:
         return FeedEntry(index, path, None, f"is larger than {max_bytes} bytes of JSON")
     return FeedEntry(index, path, entry)

@@ -54,8 +54,15 @@ def apply(
     `whole` (a feed) also removes the fields `change` lacks. The result is active: a
     product sent again is no longer removed.
     """
-    if current is None:
-        current = StoredProduct(id_, {}, {})
+    if current is None or (
+        whole and current.versions.keys() <= {_EVERYTHING} and version > current.version_of("")
+    ):
+        # Nothing newer to keep (a new product, or one only older feeds set): the change is
+        # the product. The common case, taken without the walk over fields.
+        document = {k: v for k, v in change.items() if v is not None}
+        document["id"] = id_
+        versions = {_EVERYTHING: version} if whole else dict.fromkeys(change, version)
+        return StoredProduct(id_, document, versions, None)
     document = dict(current.document)
     versions = dict(current.versions)
     fields = set(change) | (set(document) if whole else set())

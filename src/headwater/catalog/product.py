@@ -66,6 +66,10 @@ def _bad(field: str, rule: str) -> rules.Invalid:
 
 
 def _text(name: str, value: Any) -> str:
+    if type(value) is str:  # the common case first: a clean string
+        text = value.strip()
+        if text and "\x00" not in text:
+            return text
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise _bad(name, f"must be a string, got {_kind(value)}")
     text = str(value).strip()  # a numeric id or title from a JSON feed is kept as text

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+import msgspec
+
 from headwater.catalog import merge
 from headwater.catalog.merge import ProductChange, StoredProduct
 from headwater.catalog.product import encode
@@ -111,8 +113,8 @@ class CatalogSQL(abc.ABC):
             for id_, document, versions, removed_at in rows:
                 found[id_] = StoredProduct(
                     id_,
-                    json.loads(document),
-                    {k: tuple(v) for k, v in json.loads(versions).items()},
+                    msgspec.json.decode(document),
+                    {k: tuple(v) for k, v in msgspec.json.decode(versions).items()},
                     removed_at,
                 )
         return found
@@ -131,7 +133,7 @@ class CatalogSQL(abc.ABC):
         conn.executemany(
             _SAVE,
             [
-                (project_id, p.id, encode(p.document), json.dumps(p.versions),
+                (project_id, p.id, encode(p.document), msgspec.json.encode(p.versions).decode(),
                  p.document.get("title"), p.document.get("brand"),
                  p.document.get("availability"), now, now, p.removed_at)
                 for p in products
