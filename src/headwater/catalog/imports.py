@@ -49,10 +49,10 @@ def run_import(
         project_id, fmt or "auto", source, full, "running", started,
     )  # fmt: skip
     importer = _Importer(store, record, key_prefix, max_id_length)
+    feed: feeds.Feed | None = None
     try:
         feed = feeds.Feed(stream, fmt, max_product_bytes)
         for chunk in _chunks(iter(feed)):
-            record.format = feed.format
             importer.apply(chunk)
             if progress is not None:
                 progress(len(chunk))
@@ -68,6 +68,8 @@ def run_import(
     finally:
         if record.status == "running":  # an unexpected error: recorded, then raised
             record.status, record.error = "failed", "internal error; see the server log"
+        if feed is not None:  # as detected, even when the feed was refused part way
+            record.format = feed.format
         record.finished_at = now_ms()
         store.finish_import(record)
     return record

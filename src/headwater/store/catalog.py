@@ -18,7 +18,13 @@ from headwater.catalog import merge
 from headwater.catalog.merge import ProductChange, StoredProduct
 from headwater.catalog.product import encode
 from headwater.store.base import ApplyCounts, ImportRecord, ProductFilter, ProductRecord
-from headwater.store.statements import IN_CHUNK, INSERT_QUARANTINE, Connection, placeholders
+from headwater.store.statements import (
+    IN_CHUNK,
+    INSERT_QUARANTINE,
+    Connection,
+    insert_rows,
+    placeholders,
+)
 
 _PRODUCT = "id, document, removed_at, created_at, updated_at"
 _IMPORT = (
@@ -27,7 +33,9 @@ _IMPORT = (
 )
 _SAVE = (
     "INSERT INTO products (project_id, id, document, versions, title, brand, availability, "
-    "created_at, updated_at, removed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "created_at, updated_at, removed_at)"
+)
+_SAVE_CONFLICT = (
     "ON CONFLICT (project_id, id) DO UPDATE SET document = excluded.document, "
     "versions = excluded.versions, title = excluded.title, brand = excluded.brand, "
     "availability = excluded.availability, updated_at = excluded.updated_at, "
@@ -66,10 +74,11 @@ class CatalogSQL(abc.ABC):
                 import_id, ids = seen
                 rows = [(import_id, i) for i in sorted(set(ids))]
                 if rows:
-                    conn.executemany(
-                        "INSERT INTO catalog_import_seen (import_id, product_id) VALUES (?, ?) "
-                        "ON CONFLICT DO NOTHING",
+                    insert_rows(
+                        conn,
+                        "INSERT INTO catalog_import_seen (import_id, product_id)",
                         rows,
+                        "ON CONFLICT DO NOTHING",
                     )
         return counts
 
@@ -130,7 +139,8 @@ class CatalogSQL(abc.ABC):
         if not products:
             return
         products.sort(key=lambda p: p.id)  # one lock order for every writer
-        conn.executemany(
+        insert_rows(
+            conn,
             _SAVE,
             [
                 (project_id, p.id, encode(p.document), msgspec.json.encode(p.versions).decode(),
@@ -138,6 +148,7 @@ class CatalogSQL(abc.ABC):
                  p.document.get("availability"), now, now, p.removed_at)
                 for p in products
             ],
+            _SAVE_CONFLICT,
         )  # fmt: skip
         changed = [
             p for p in products
@@ -158,9 +169,9 @@ class CatalogSQL(abc.ABC):
             for category in p.document.get("category") or ()
         }
         if rows:
-            conn.executemany(
-                "INSERT INTO product_categories (project_id, category, product_id) "
-                "VALUES (?, ?, ?)",
+            insert_rows(
+                conn,
+                "INSERT INTO product_categories (project_id, category, product_id)",
                 sorted(rows),
             )
 

@@ -3,7 +3,9 @@ insert, and IN lists kept to a bounded number of parameters."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any, Protocol
 
 from headwater.model.event import Batch
@@ -45,3 +47,28 @@ def quarantine_rows(batch: Batch) -> list[tuple[object, ...]]:
          r.event_name, r.type, r.line, r.path, r.reason, r.message, r.raw, "event")
         for r in batch.rejected
     ]  # fmt: skip
+
+
+ROWS_PER_STATEMENT = 256
+
+
+@functools.cache
+def _values_sql(head: str, width: int, rows: int, tail: str) -> str:
+    row = f"({', '.join('?' * width)})"
+    return f"{head} VALUES {', '.join([row] * rows)} {tail}"
+
+
+def insert_rows(conn: Connection, head: str, rows: Sequence[Sequence[Any]], tail: str = "") -> None:
+    """`head VALUES (…), (…) tail` for many rows: one statement per up to 256 rows.
+
+    Far cheaper than `executemany`, which is one statement per row: a round trip each on
+    PostgreSQL, a GIL release each on SQLite. Sizes are powers of two, so at most nine
+    statements per `head` are ever prepared. Rows must not repeat a conflict key.
+    """
+    at, size = 0, ROWS_PER_STATEMENT
+    while at < len(rows):
+        while size > len(rows) - at:
+            size //= 2
+        chunk = rows[at : at + size]
+        conn.execute(_values_sql(head, len(chunk[0]), size, tail), list(chain.from_iterable(chunk)))
+        at += size
