@@ -25,6 +25,7 @@ log = logging.getLogger("headwater.catalog")
 
 CHUNK = 1000  # products per transaction
 REPORTED_REJECTIONS = 100  # listed in the report; every one is in quarantine
+_ANALYZE_AFTER = frozenset(10**k for k in range(8))  # chunk numbers 1, 10, 100, …
 
 
 def run_import(
@@ -52,8 +53,10 @@ def run_import(
     feed: feeds.Feed | None = None
     try:
         feed = feeds.Feed(stream, fmt, max_product_bytes)
-        for chunk in _chunks(iter(feed)):
+        for number, chunk in enumerate(_chunks(iter(feed)), 1):
             importer.apply(chunk)
+            if number in _ANALYZE_AFTER:  # the catalog may have grown tenfold: plan for it
+                store.analyze_catalog()
             if progress is not None:
                 progress(len(chunk))
         if full:

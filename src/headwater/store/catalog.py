@@ -54,6 +54,10 @@ class CatalogSQL(abc.ABC):
     def _lock_products(self, conn: Connection, project_id: int) -> None:
         """Serialize the read-merge-write of one project's products across writers."""
 
+    @abc.abstractmethod
+    def analyze_catalog(self) -> None:
+        """Refresh the planner's statistics of the catalog tables, where a backend has them."""
+
     # -- writes --------------------------------------------------------------------
 
     def apply_products(

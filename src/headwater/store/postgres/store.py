@@ -129,6 +129,13 @@ class PostgresStore(SQLStore):
     def _lock_for_migrations(self, conn: Connection) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 
+    def analyze_catalog(self) -> None:
+        """Without statistics (a catalog growing from empty, autovacuum behind or off) the
+        planner read a 500-id product lookup as "every product of the project, filtered":
+        60 ms instead of 1 ms, and a 100,000-product import crawled."""
+        with self._transaction() as conn:
+            conn.execute("ANALYZE products, product_categories")
+
     def _lock_products(self, conn: Connection, project_id: int) -> None:
         # Held to commit: an import chunk and a track batch never merge into one product at once.
         conn.execute("SELECT pg_advisory_xact_lock(?::int, ?::int)", (_PRODUCTS_LOCK, project_id))

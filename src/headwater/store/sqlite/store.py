@@ -111,6 +111,9 @@ class SQLiteStore(SQLStore):
     def _lock_products(self, conn: Connection, project_id: int) -> None:
         """Nothing to do: BEGIN IMMEDIATE already excludes every other writer."""
 
+    def analyze_catalog(self) -> None:
+        """Nothing to do: without statistics SQLite plans lookups by key on the key."""
+
     def close(self) -> None:
         for conn in [self._writer, *self._readers]:
             conn.close()
