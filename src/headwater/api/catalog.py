@@ -19,7 +19,7 @@ from litestar.exceptions import InternalServerException
 from litestar.params import FromPath
 
 from headwater.api.errors import JSON
-from headwater.api.events import page_limit
+from headwater.api.events import page_limit, page_response
 from headwater.api.services import BASE, AnyRequest, services
 from headwater.catalog import product
 from headwater.catalog.feeds import FORMATS
@@ -127,13 +127,7 @@ async def list_imports(
         return hub.store.list_imports(principal.project.id, before, limit + 1)
 
     records = await asyncio.to_thread(read)
-    more = len(records) > limit
-    records = records[:limit]
-    body = {
-        "imports": [report(r) for r in records],
-        "next": encode_cursor(records[-1].id) if more else None,
-    }
-    return Response(msgspec.json.encode(body), media_type=JSON)
+    return page_response("imports", records, limit, report, lambda r: encode_cursor(r.id))
 
 
 def product_view(record: ProductRecord) -> dict[str, Any]:
@@ -169,13 +163,9 @@ def list_products(
         limit=limit + 1,
     )
     records = hub.store.list_products(principal.project.id, where)
-    more = len(records) > limit
-    records = records[:limit]
-    body = {
-        "products": [product_view(r) for r in records],
-        "next": encode_key_cursor(records[-1].id) if more else None,
-    }
-    return Response(msgspec.json.encode(body), media_type=JSON)
+    return page_response(
+        "products", records, limit, product_view, lambda r: encode_key_cursor(r.id)
+    )
 
 
 @get(f"{BASE}/products/{{product_id:str}}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import msgspec
 from litestar import Response, get
@@ -16,6 +17,24 @@ from headwater.model.views import decode_cursor, event_cursor, event_view
 from headwater.store.base import EventQuery
 
 MAX_LIMIT = 1000
+T = TypeVar("T")
+
+
+def page_response(
+    name: str,
+    rows: Sequence[T],
+    limit: int,
+    view: Callable[[T], Any],
+    cursor: Callable[[T], str],
+) -> Response[bytes]:
+    """`{name: [...], "next": cursor}` for the first `limit` of `rows`, which the caller
+    fetched as `limit + 1`: the extra row only says that another page follows."""
+    shown = rows[:limit]
+    body = {
+        name: [view(r) for r in shown],
+        "next": cursor(shown[-1]) if len(rows) > limit else None,
+    }
+    return Response(msgspec.json.encode(body), media_type=JSON)
 
 
 def _time(name: str, value: str | None) -> int | None:
@@ -81,13 +100,7 @@ def list_events(request: AnyRequest, org: FromPath[str], project: FromPath[str])
         limit=limit + 1,
     )
     rows = hub.store.query_events(query)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    body = {
-        "events": [event_view(r) for r in rows],
-        "next": event_cursor(rows[-1]) if more else None,
-    }
-    return Response(msgspec.json.encode(body), media_type=JSON)
+    return page_response("events", rows, limit, event_view, event_cursor)
 
 
 @get(f"{BASE}/events/{{event_id:str}}", sync_to_thread=True)

@@ -7,7 +7,7 @@ from litestar import Response, get, post
 from litestar.params import FromPath, RawBody
 
 from headwater.api.errors import JSON
-from headwater.api.events import page_limit
+from headwater.api.events import page_limit, page_response
 from headwater.api.services import BASE, AnyRequest, services
 from headwater.errors import BadRequest
 from headwater.ingest.replay import replay_pending
@@ -37,13 +37,7 @@ def list_quarantine(
     entries = hub.store.list_quarantine(
         principal.project.id, None if status == "all" else status, after, limit + 1
     )
-    more = len(entries) > limit
-    entries = entries[:limit]
-    body = {
-        "items": [quarantine_view(e) for e in entries],
-        "next": encode_cursor(entries[-1].id) if more else None,
-    }
-    return Response(msgspec.json.encode(body), media_type=JSON)
+    return page_response("items", entries, limit, quarantine_view, lambda e: encode_cursor(e.id))
 
 
 @post(f"{BASE}/quarantine/replay", sync_to_thread=True, status_code=200)
