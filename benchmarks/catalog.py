@@ -44,6 +44,7 @@ import random
 import resource
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -352,6 +353,24 @@ class Stores:
 # -- the run -------------------------------------------------------------------------------
 
 
+def source_version() -> str:
+    """The checkout's commit, `+dirty` when src/ has uncommitted changes ("unknown" outside
+    git): each phase's child imports the code as it is when the child starts."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings()
     limits = (settings.max_product_bytes, settings.max_string_length)
@@ -362,6 +381,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     stores = Stores(args.database_url, tmp, settings.sqlite_synchronous)
     n = args.products
+    version = source_version()
     feeds_out: dict[str, Any] = {}
     phases: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
@@ -404,6 +424,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
+        "source": {"start": version, "end": source_version()},
         "store": "postgres" if args.database_url else "sqlite",
         "synchronous": settings.sqlite_synchronous,
         "products": n,
@@ -441,12 +462,15 @@ def log(args: argparse.Namespace, message: str) -> None:
 
 
 def report(out: dict[str, Any]) -> str:
-    m = out["machine"]
+    m, src = out["machine"], out["source"]
+    changed = src["start"] != src["end"]
     store = out["store"] + (
         f" (synchronous={out['synchronous']})" if out["store"] == "sqlite" else ""
     )
     lines = [
         f"machine: {m['nproc']} CPUs, Python {m['python']}, {m['platform']}",
+        f"headwater: {src['start']}"
+        + (f" at the start, {src['end']} at the end: CHANGED during the run" if changed else ""),
         f"catalog import of {out['products']:,} products into {store}"
         + (", re-import with --full" if out["reimport_full"] else "")
         + (" — UNDER cProfile, rates are not comparable" if out["profiled"] else ""),
