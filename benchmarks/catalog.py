@@ -24,7 +24,10 @@ each phase's peak RSS (the child's VmHWM) is its own:
   re-import the same feed imported again into that store: every product unchanged (the
             nightly-sync case; `--full` makes it a full sync that flags unseen products).
 
-Products/s are shown beside the floor's (the ratio). The run fails (exit 1) unless every
+Products/s are shown beside the floor's (the ratio; "(cpu)" is the same ratio by the child's
+CPU time, steadier on a shared machine, while wall time also counts waits on the disk and on
+PostgreSQL). The commit and src/ tree are printed, and flagged when src/ changed during the
+run (each child imports the code as it is when it starts). The run fails (exit 1) unless every
 import completed, the first created exactly N products, the re-import found N unchanged,
 nothing was rejected or removed, and the store holds N products. Settings are the defaults
 (`max_product_bytes`, `max_string_length` as the id limit, SQLite `synchronous` FULL). For
@@ -353,22 +356,22 @@ class Stores:
 # -- the run -------------------------------------------------------------------------------
 
 
-def source_version() -> str:
-    """The checkout's commit, `+dirty` when src/ has uncommitted changes ("unknown" outside
-    git): each phase's child imports the code as it is when the child starts."""
+def source_version() -> dict[str, str]:
+    """The checkout's commit and the git tree of src/ (`+dirty` when src/ has uncommitted
+    changes): each phase's child imports the code as it is when the child starts."""
     root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(root), *args],
+                              capture_output=True, text=True, check=True, timeout=10)  # fmt: skip
+        return done.stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=True, timeout=10,
-        ).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
-            capture_output=True, text=True, check=True, timeout=10,
-        ).stdout.strip()  # fmt: skip
+        dirty = "+dirty" if git("status", "--porcelain", "--", "src") else ""
+        return {"commit": git("rev-parse", "--short", "HEAD"),
+                "src_tree": git("rev-parse", "--short", "HEAD:src") + dirty}  # fmt: skip
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
+        return {"commit": "unknown", "src_tree": "unknown"}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -462,15 +465,21 @@ def log(args: argparse.Namespace, message: str) -> None:
 
 
 def report(out: dict[str, Any]) -> str:
-    m, src = out["machine"], out["source"]
-    changed = src["start"] != src["end"]
+    m = out["machine"]
+    start, end = out["source"]["start"], out["source"]["end"]
+    changed = start["src_tree"] != end["src_tree"]  # "+dirty" at both ends: cannot tell
     store = out["store"] + (
         f" (synchronous={out['synchronous']})" if out["store"] == "sqlite" else ""
     )
     lines = [
         f"machine: {m['nproc']} CPUs, Python {m['python']}, {m['platform']}",
-        f"headwater: {src['start']}"
-        + (f" at the start, {src['end']} at the end: CHANGED during the run" if changed else ""),
+        f"headwater: commit {start['commit']}, src/ tree {start['src_tree']}"
+        + (
+            f"; at the end commit {end['commit']}, src/ tree {end['src_tree']}: src/ CHANGED "
+            "during the run, phases may have run different code"
+            if changed
+            else ""
+        ),
         f"catalog import of {out['products']:,} products into {store}"
         + (", re-import with --full" if out["reimport_full"] else "")
         + (" — UNDER cProfile, rates are not comparable" if out["profiled"] else ""),
