@@ -44,6 +44,9 @@ _SAVE_CONFLICT = (
 
 
 class CatalogSQL(abc.ABC):
+    #: Longest multi-row insert a backend should get (`insert_rows`); None: no bound.
+    statement_chars: int | None = None
+
     @abc.abstractmethod
     def _transaction(self) -> AbstractContextManager[Connection]: ...
 
@@ -83,6 +86,7 @@ class CatalogSQL(abc.ABC):
                         "INSERT INTO catalog_import_seen (import_id, product_id)",
                         rows,
                         "ON CONFLICT DO NOTHING",
+                        self.statement_chars,
                     )
         return counts
 
@@ -153,6 +157,7 @@ class CatalogSQL(abc.ABC):
                 for p in products
             ],
             _SAVE_CONFLICT,
+            self.statement_chars,
         )  # fmt: skip
         changed = [
             p for p in products
@@ -177,6 +182,8 @@ class CatalogSQL(abc.ABC):
                 conn,
                 "INSERT INTO product_categories (project_id, category, product_id)",
                 sorted(rows),
+                "",
+                self.statement_chars,
             )
 
     def remove_product(self, project_id: int, product_id: str, now: int) -> bool:

@@ -58,14 +58,27 @@ def _values_sql(head: str, width: int, rows: int, tail: str) -> str:
     return f"{head} VALUES {', '.join([row] * rows)} {tail}"
 
 
-def insert_rows(conn: Connection, head: str, rows: Sequence[Sequence[Any]], tail: str = "") -> None:
-    """`head VALUES (…), (…) tail` for many rows: one statement per up to 256 rows.
+def insert_rows(
+    conn: Connection,
+    head: str,
+    rows: Sequence[Sequence[Any]],
+    tail: str = "",
+    max_chars: int | None = None,
+) -> None:
+    """`head VALUES (…), (…) tail` for many rows: one statement per up to 256 rows, and
+    statements of at most `max_chars` characters when given.
 
     Far cheaper than `executemany`, which is one statement per row: a round trip each on
     PostgreSQL, a GIL release each on SQLite. Sizes are powers of two, so at most nine
     statements per `head` are ever prepared. Rows must not repeat a conflict key.
     """
+    if not rows:
+        return
     at, size = 0, ROWS_PER_STATEMENT
+    while max_chars is not None and size > 1:
+        if len(_values_sql(head, len(rows[0]), size, tail)) <= max_chars:
+            break
+        size //= 2
     while at < len(rows):
         while size > len(rows) - at:
             size //= 2
