@@ -37,6 +37,7 @@ class StoredProduct:
     document: dict[str, Any]
     versions: dict[str, Version]
     removed_at: int | None = None
+    encoded: str | None = None  # `document` as stored (canonical JSON), when read from a store
 
     def version_of(self, field: str) -> Version:
         return self.versions.get(field, self.versions.get(_EVERYTHING, _NEVER))
@@ -85,4 +86,6 @@ def apply(
 
 def same(a: StoredProduct, b: StoredProduct) -> bool:
     """True when a write of `b` over `a` would change nothing a reader sees."""
-    return a.removed_at == b.removed_at and product.encode(a.document) == product.encode(b.document)
+    if a.removed_at != b.removed_at:
+        return False
+    return (a.encoded or product.encode(a.document)) == product.encode(b.document)

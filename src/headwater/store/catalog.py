@@ -133,6 +133,7 @@ class CatalogSQL(abc.ABC):
                     msgspec.json.decode(document),
                     {k: tuple(v) for k, v in msgspec.json.decode(versions).items()},
                     removed_at,
+                    document,
                 )
         return found
 
