@@ -168,7 +168,8 @@ class _Element:
 
     def value(self) -> Any:
         """Text for a leaf; an object of its children (repeated names as lists) otherwise."""
-        text = "".join(self.text).strip()
+        parts = self.text
+        text = (parts[0] if len(parts) == 1 else "".join(parts)).strip()
         if not self.children and not self.attrs:
             return text
         value = {f"@{_local(k)}": v for k, v in self.attrs.items()}
@@ -177,17 +178,17 @@ class _Element:
             value["#text"] = text
         return value
 
-    def add(self, name: str, value: Any) -> None:
-        if name not in self.children:
-            self.children[name] = value
-        elif isinstance(self.children[name], _Repeated):
-            self.children[name].append(value)
-        else:
-            self.children[name] = _Repeated([self.children[name], value])
-
 
 class _Repeated(list[Any]):
     """The values of an element name repeated inside one parent."""
+
+
+def _repeat(children: dict[str, Any], name: str, value: Any) -> None:
+    """A second (third, …) element of one name in a parent: its values become a list."""
+    if isinstance(children[name], _Repeated):
+        children[name].append(value)
+    else:
+        children[name] = _Repeated([children[name], value])
 
 
 def _local(name: str) -> str:
@@ -264,30 +265,38 @@ class XMLProducts:
                 raise self._refused(f"format google expects an RSS 2.0 <rss> root, found <{root}>")
             self.google = root in ("rss", "feed")
             self._product_tag = {"rss": "item", "feed": "entry"}.get(root, "product")
-        if self._stack:
-            if len(self._stack) > 32:
+        stack = self._stack
+        if stack:
+            if len(stack) > 32:
                 raise self._refused("elements inside a product are nested more than 32 deep")
-            self._grow(sum(len(k) + len(v) for k, v in attrs.items()) + len(name))
-            self._stack.append(_Element(name, {} if self._too_large else attrs))
+            self._size += len(name) + (
+                sum(len(k) + len(v) for k, v in attrs.items()) if attrs else 0
+            )
+            if self._size > self._max:
+                self._overflow()
+            stack.append(_Element(name, {} if self._too_large else attrs))
         elif _local(name) == self._product_tag:
             self._stack.append(_Element(name, attrs))
-            self._size, self._too_large = 0, False
-            self._grow(sum(len(k) + len(v) for k, v in attrs.items()))
+            self._size, self._too_large = sum(len(k) + len(v) for k, v in attrs.items()), False
+            if self._size > self._max:
+                self._overflow()
 
     def _data(self, text: str) -> None:
         if self._stack and not self._too_large:
-            self._grow(len(text))
-            if not self._too_large:
+            self._size += len(text)
+            if self._size > self._max:
+                self._overflow()
+            else:
                 self._stack[-1].text.append(text)
 
-    def _grow(self, size: int) -> None:
-        self._size += size
-        if self._size > self._max:
-            self._too_large = True
-            for element in self._stack:  # let go of what was collected: memory stays flat
-                element.children.clear()
-                element.text.clear()
-                element.attrs = {}
+    def _overflow(self) -> None:
+        """The product passed `max_product_bytes`: let go of what was collected (memory stays
+        flat) and only look for its end."""
+        self._too_large = True
+        for element in self._stack:
+            element.children.clear()
+            element.text.clear()
+            element.attrs = {}
 
     def _end(self, name: str) -> None:
         if not self._stack:
@@ -295,7 +304,11 @@ class XMLProducts:
         element = self._stack.pop()
         if self._stack:
             if not self._too_large:
-                self._stack[-1].add(element.name, element.value())
+                children = self._stack[-1].children
+                if element.name in children:
+                    _repeat(children, element.name, element.value())
+                else:
+                    children[element.name] = element.value()
             return
         index = self._count
         self._count += 1
