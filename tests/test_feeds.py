@@ -530,7 +530,7 @@ HOSTILE: list[tuple[str, str | bytes, str | None, str]] = [
         "<catalog><products><product>" + "<a>" * 40 + "</a>" * 40 + "</product></products>"
         "</catalog>",
         None,
-        "elements inside a product are nested more than 32 deep",
+        "elements inside a product are nested more than 32 levels deep",
     ),
     (
         "xml-without-products",

@@ -193,10 +193,11 @@ async def remove_product(
 
     def remove() -> ProductRecord | None:
         principal = hub.principal(request, org, project, "admin")
-        hub.store.remove_product(principal.project.id, product_id, now_ms())
+        if not hub.store.remove_product(principal.project.id, product_id, now_ms()):
+            return None
         return hub.store.get_product(principal.project.id, product_id)
 
     found = await asyncio.to_thread(remove)
     if found is None:
-        raise NotFound(f"no product {product_id!r} in this project", "productId")
+        raise NotFound(f"no active product {product_id!r} in this project", "productId")
     return Response(msgspec.json.encode(product_view(found)), media_type=JSON)

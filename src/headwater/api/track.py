@@ -21,7 +21,7 @@ from headwater.api.asgi import ASGIApp, Receive, Scope, Send, respond
 from headwater.api.body import decode_content, receive_body
 from headwater.api.errors import error_body, error_headers
 from headwater.api.services import Services
-from headwater.catalog.track import screen
+from headwater.catalog.track import screen, screened_ids
 from headwater.clock import now_ms
 from headwater.errors import BadRequest, HeadwaterError
 from headwater.ingest.normalize import parse_body
@@ -109,7 +109,7 @@ async def ingest(
         METRICS.rejected.labels("malformed").inc()
         raise
     if batch.products:  # product items creating a product must carry every required field
-        ids = {batch.events[index].product_id or "" for index, *_ in batch.products}
+        ids = screened_ids(batch)
         known = await asyncio.to_thread(hub.store.known_products, ctx.project_id, ids)
         screen(batch, known, hub.settings.max_string_length)
     result = await hub.writer.submit(batch)

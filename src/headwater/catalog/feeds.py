@@ -21,10 +21,12 @@ import ijson  # type: ignore[import-untyped]
 import msgspec
 
 from headwater.errors import BadRequest
+from headwater.model import rules
 
 FORMATS = ("json", "xml", "google")
 GOOGLE_NS = "http://base.google.com/ns/1.0"
 CHUNK = 1 << 16
+MAX_DEPTH = 32  # levels of nesting inside one product, in either format
 _NS = "}"  # expat joins namespace and local name with this
 
 
@@ -147,8 +149,11 @@ def _json_entry(index: int, path: str, entry: Any, max_bytes: int) -> FeedEntry:
     if isinstance(entry, dict) and len(entry) == 1 and "product" in entry:
         path, entry = f"{path}.product", entry["product"]
     if not isinstance(entry, dict):
-        kept = entry if len(msgspec.json.encode(entry)) <= max_bytes else None
+        small = rules.depth_of(entry) <= MAX_DEPTH and len(msgspec.json.encode(entry)) <= max_bytes
+        kept = entry if small else None
         return FeedEntry(index, path, None, f"must be a JSON object, got {entry!r:.80}", kept)
+    if rules.depth_of(entry) > MAX_DEPTH:  # checked first: encoding it would recurse
+        return FeedEntry(index, path, None, f"is nested more than {MAX_DEPTH} levels deep")
     if len(msgspec.json.encode(entry)) > max_bytes:
         return FeedEntry(index, path, None, f"is larger than {max_bytes} bytes of JSON")
     return FeedEntry(index, path, entry)
@@ -267,8 +272,10 @@ class XMLProducts:
             self._product_tag = {"rss": "item", "feed": "entry"}.get(root, "product")
         stack = self._stack
         if stack:
-            if len(stack) > 32:
-                raise self._refused("elements inside a product are nested more than 32 deep")
+            if len(stack) > MAX_DEPTH:
+                raise self._refused(
+                    f"elements inside a product are nested more than {MAX_DEPTH} levels deep"
+                )
             self._size += len(name) + (
                 sum(len(k) + len(v) for k, v in attrs.items()) if attrs else 0
             )
@@ -324,16 +331,11 @@ class XMLProducts:
 def _fields(children: dict[str, Any], google: bool) -> dict[str, Any]:
     """Element names → product fields. Attributes of the product element fill fields its
     children leave out (`<product id="…">`)."""
-    out: dict[str, Any] = {}
-    for name, value in children.items():
-        if name.startswith("@"):
-            continue
-        value = list(value) if isinstance(value, _Repeated) else value
-        ns, _, local = name.rpartition(_NS)
-        if google:
-            _google_field(out, ns, local, value)
-        else:
-            out[local] = value
+    elements = {k: v for k, v in children.items() if not k.startswith("@")}
+    if google:
+        out = _google_fields(elements)
+    else:
+        out = {_local(k): list(v) if isinstance(v, _Repeated) else v for k, v in elements.items()}
     for name, value in children.items():
         if name.startswith("@"):
             out.setdefault(name[1:], value)
@@ -341,25 +343,32 @@ def _fields(children: dict[str, Any], google: bool) -> dict[str, Any]:
 
 
 _GOOGLE_RENAMED = {"link": "url", "summary": "description"}
-_GOOGLE_CATEGORY = ("product_type", "google_product_category")
+# Where `category` comes from, in order: whatever order the elements came in.
+_GOOGLE_CATEGORY = ("product_type", "google_product_category", "category")
 
 
-def _google_field(out: dict[str, Any], ns: str, local: str, value: Any) -> None:
+def _google_fields(children: dict[str, Any]) -> dict[str, Any]:
     """Google Merchant fields: `g:` names win over the plain RSS ones, which are kept as
-    `rss_<name>` when both are present; product_type and google_product_category both
-    feed `category` (product_type first)."""
-    if ns == GOOGLE_NS and local in _GOOGLE_CATEGORY:
-        values = value if isinstance(value, list) else [value]
-        current = out.get("category", [])
-        merged = [*values, *current] if local == "product_type" else [*current, *values]
-        out["category"] = merged
-        return
-    if local == "link" and isinstance(value, dict) and "@href" in value:
-        value = value["@href"]  # Atom: <link href="…"/>
-    field = _GOOGLE_RENAMED.get(local, local)
-    if ns == GOOGLE_NS or field not in out:
-        if field in out:
-            out[f"rss_{local}"] = out[field]
-        out[field] = value
-    else:
-        out[f"rss_{local}"] = value
+    `rss_<name>` when both are present; `category` gathers product_type, then
+    google_product_category, then plain RSS categories."""
+    out: dict[str, Any] = {}
+    plain: dict[str, Any] = {}
+    categories: dict[str, list[Any]] = {}
+    for name, value in children.items():
+        ns, _, local = name.rpartition(_NS)
+        value = list(value) if isinstance(value, _Repeated) else value
+        if local == "link" and isinstance(value, dict) and "@href" in value:
+            value = value["@href"]  # Atom: <link href="…"/>
+        if local in _GOOGLE_CATEGORY and (ns == GOOGLE_NS or local == "category"):
+            categories.setdefault(local, []).extend(value if isinstance(value, list) else [value])
+        elif ns == GOOGLE_NS:
+            out[_GOOGLE_RENAMED.get(local, local)] = value
+        else:
+            plain[local] = value
+    for local, value in plain.items():
+        field = _GOOGLE_RENAMED.get(local, local)
+        out[field if field not in out else f"rss_{local}"] = value
+    found = [c for kind in _GOOGLE_CATEGORY for c in categories.get(kind, [])]
+    if found:
+        out["category"] = found
+    return out

@@ -59,6 +59,12 @@ def run_import(
                 store.analyze_catalog()
             if progress is not None:
                 progress(len(chunk))
+        if full and not importer.accepted:
+            # Every product refused (ids under another name, a broken export): a full sync
+            # would flag the whole catalog removed. Nothing is removed.
+            raise feeds.FeedRefused(
+                "no product of the feed was accepted, so --full removes nothing; see the rejections"
+            )
         if full:
             record.removed = store.remove_unseen(project_id, record.id, now_ms())
         record.status = "completed"
@@ -128,6 +134,9 @@ class _Importer:
         self._record = record
         self._key_prefix = key_prefix
         self._max_id = max_id
+        # Zero-padded: of two imports started in the same millisecond, the later one wins.
+        self._key = (record.started_at, f"import:{record.id:012d}")
+        self.accepted = 0
 
     def apply(self, chunk: list[feeds.FeedEntry]) -> None:
         record = self._record
@@ -135,19 +144,19 @@ class _Importer:
         quarantine: list[tuple[object, ...]] = []
         seen: list[str] = []
         for entry in chunk:
-            id_ = _id_of(entry.fields)
-            if id_ is not None:
-                seen.append(id_)  # present in the feed: never removed by --full, even if bad
             try:
                 if entry.fields is None:
                     raise rules.Invalid("", entry.error or "cannot be read", "product")
                 document = product.check(entry.fields, self._max_id)
             except rules.Invalid as bad:
+                id_ = product.id_of(entry.fields)
+                if id_ is not None:
+                    seen.append(id_)  # present in the feed: never removed by --full, even if bad
                 quarantine.append(self._reject(entry, id_, bad))
                 continue
+            seen.append(document["id"])
             # The line is the feed position: a product listed twice ends as its last entry.
-            version = (record.started_at, f"import:{record.id}", entry.index)
-            changes.append(ProductChange(document["id"], document, version, True))
+            changes.append(ProductChange(document["id"], document, (*self._key, entry.index), True))
         counts = self._store.apply_products(
             record.project_id,
             changes,
@@ -155,6 +164,7 @@ class _Importer:
             quarantine,
             (record.id, seen) if record.full else None,
         )
+        self.accepted += len(changes)
         record.created += counts.created
         record.updated += counts.updated
         record.unchanged += counts.unchanged
@@ -174,11 +184,3 @@ class _Importer:
             )
         return (record.project_id, None, self._key_prefix, record.started_at, None, entry.index,
                 None, None, 0, path, "product", message, entry.raw(), "product")  # fmt: skip
-
-
-def _id_of(fields: dict[str, Any] | None) -> str | None:
-    value = None if fields is None else fields.get("id")
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    text = str(value).strip()
-    return text if rules.is_identity(text) else None

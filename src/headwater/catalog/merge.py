@@ -78,8 +78,8 @@ def apply(
         else:
             document[field] = value
         versions[field] = version
-    if whole and won_all and version > current.versions.get(_EVERYTHING, _NEVER):
-        versions = {_EVERYTHING: version}
+    if whole and won_all and all(version > v for v in current.versions.values()):
+        versions = {_EVERYTHING: version}  # no newer field, nor a newer removal, to remember
     document["id"] = id_
     return StoredProduct(id_, document, versions, None)
 

@@ -53,6 +53,15 @@ def check(fields: Mapping[str, Any], max_id_length: int, partial: bool = False) 
     return document
 
 
+def id_of(fields: Mapping[str, Any] | None) -> str | None:
+    """The product's id as the schema reads it, or None when it has no usable one."""
+    try:
+        value = _text("id", (fields or {}).get("id"))
+    except rules.Invalid:
+        return None
+    return value if rules.is_identity(value) else None
+
+
 def missing_required(document: Mapping[str, Any]) -> list[str]:
     return [name for name in REQUIRED if document.get(name) is None]
 

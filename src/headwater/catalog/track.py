@@ -8,8 +8,9 @@ not hold yet must be created whole: an update lacking required fields is rejecte
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import msgspec
 
 from headwater.catalog import product
 from headwater.catalog.merge import ProductChange
@@ -21,10 +22,18 @@ def is_product(row: EventRow) -> bool:
     return rules.is_identity(row.product_id)
 
 
+def product_key(row: EventRow) -> str:
+    """The catalog id a product item updates: its productId, trimmed as feed ids are."""
+    return (row.product_id or "").strip()
+
+
 def fields_of(product_id: str, data: str | None, max_id_length: int) -> dict[str, Any]:
     """The checked fields an item's `data` sets (None removes one); raises rules.Invalid
     with a path under `data`."""
-    fields = json.loads(data) if data is not None else {}
+    try:  # msgspec, not json: it refuses a lone UTF-16 surrogate, which no store can hold
+        fields = msgspec.json.decode(data) if data is not None else {}
+    except msgspec.DecodeError:
+        raise rules.Invalid("data", "contains text that is not valid Unicode", "encoding") from None
     if "id" in fields and str(fields["id"]) != product_id:
         raise rules.Invalid(
             "data.id",
@@ -41,10 +50,15 @@ def fields_of(product_id: str, data: str | None, max_id_length: int) -> dict[str
 
 def change_of(row: EventRow) -> ProductChange:
     """The update a stored product item makes (its fields were checked when it arrived)."""
-    assert row.product_id is not None
-    fields = fields_of(row.product_id, row.data, len(row.product_id))
+    key = product_key(row)
+    fields = fields_of(key, row.data, len(key))
     del fields["id"]
-    return ProductChange(row.product_id, fields, (row.timestamp, row.event_id, row.line), False)
+    return ProductChange(key, fields, (row.timestamp, row.event_id, row.line), False)
+
+
+def screened_ids(batch: Batch) -> set[str]:
+    """The catalog ids the batch's product items update (to look up before `screen`)."""
+    return {product_key(batch.events[index]) for index, *_ in batch.products}
 
 
 def screen(batch: Batch, known: set[str], max_id_length: int) -> None:
@@ -54,13 +68,13 @@ def screen(batch: Batch, known: set[str], max_id_length: int) -> None:
     refused: set[int] = set()
     for index, group, item, raw in batch.products:
         row = batch.events[index]
-        assert row.product_id is not None
-        if row.product_id in created:
+        key = product_key(row)
+        if key in created:
             continue
-        fields = fields_of(row.product_id, row.data, max_id_length)
+        fields = fields_of(key, row.data, max_id_length)
         missing = product.missing_required(fields)
         if not missing:
-            created.add(row.product_id)
+            created.add(key)
             continue
         refused.add(index)
         batch.rejected.append(
@@ -68,7 +82,7 @@ def screen(batch: Batch, known: set[str], max_id_length: int) -> None:
                 group,
                 item,
                 f"track[{group}].payload[{item}].data.{missing[0]}",
-                f"product {row.product_id!r} is not in the catalog yet, so this item creates "
+                f"product {key!r} is not in the catalog yet, so this item creates "
                 f"it and needs every required field ({', '.join(product.REQUIRED)}); "
                 f"missing: {', '.join(missing)}",
                 "product",

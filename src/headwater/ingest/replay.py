@@ -8,13 +8,12 @@ replayed in one transaction; failure records the new reason and leaves it pendin
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import msgspec
 
 from headwater.catalog import product
 from headwater.catalog.merge import ProductChange
-from headwater.catalog.track import is_product, screen
+from headwater.catalog.track import is_product, screen, screened_ids
 from headwater.clock import now_ms
 from headwater.config import Settings
 from headwater.errors import BadRequest, Conflict, NotFound
@@ -66,8 +65,8 @@ def _rebuild(
         except BadRequest as exc:
             raise rules.Invalid(exc.path or "", exc.message, "malformed") from None
     if batch.products:  # a product item that would create a product must be complete
-        ids = {batch.events[index].product_id or "" for index, *_ in batch.products}
-        screen(batch, store.known_products(entry.project_id, ids), settings.max_string_length)
+        known = store.known_products(entry.project_id, screened_ids(batch))
+        screen(batch, known, settings.max_string_length)
         if entry.item is not None and not batch.events:  # an item fails at its own level
             first = batch.rejected[0]
             raise rules.Invalid(first.path, first.message, first.reason)
@@ -76,10 +75,10 @@ def _rebuild(
 
 def _product_change(entry: QuarantineEntry, settings: Settings) -> ProductChange:
     """A feed's rejected product, checked again; it replaces the product as of its import."""
-    try:
-        fields = json.loads(entry.raw)
-    except ValueError:
-        raise rules.Invalid("", "is not a JSON product", "product") from None
+    try:  # msgspec refuses a lone UTF-16 surrogate, which no store can hold
+        fields = msgspec.json.decode(entry.raw)
+    except msgspec.DecodeError:
+        raise rules.Invalid("", "is not a JSON product in valid Unicode", "product") from None
     if not isinstance(fields, dict):
         raise rules.Invalid("", "must be a JSON object", "product")
     document = product.check(fields, settings.max_string_length)

@@ -135,13 +135,17 @@ def object_text(path: str, raw: msgspec.Raw, max_bytes: int, max_depth: int) -> 
     # Brackets inside strings only overcount, so the cheap count can only send a shallow
     # object down the exact path, never let a deep one through.
     if body.count(b"{") + body.count(b"[") > max_depth:
-        depth = _depth(msgspec.json.decode(body))
+        depth = depth_of(msgspec.json.decode(body))
         if depth > max_depth:
             raise Invalid(path, f"must be nested at most {max_depth} levels, got {depth}", "depth")
     return text
 
 
-def _depth(value: Any) -> int:
+def depth_of(value: Any) -> int:
+    """How deeply `value` nests (an object of scalars is 1, a scalar 0); iterative, so any
+    depth."""
+    if not isinstance(value, dict | list):
+        return 0
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:

@@ -190,6 +190,7 @@ class CatalogSQL(abc.ABC):
     def remove_product(self, project_id: int, product_id: str, now: int) -> bool:
         """Flag the product removed; False when there is no such active product."""
         with self._transaction() as conn:
+            self._lock_products(conn, project_id)
             return bool(
                 conn.execute(
                     "UPDATE products SET removed_at = ?, updated_at = ? "

@@ -32,6 +32,7 @@ from headwater.store.statements import (
     INSERT_QUARANTINE,
     SELECT_QUARANTINE,
     Connection,
+    placeholders,
     quarantine_rows,
 )
 
@@ -211,10 +212,11 @@ class SQLStore(CatalogSQL):
 
     def write(self, batches: Sequence[Batch]) -> list[WriteResult]:
         with self._transaction() as conn:
+            applied = self._stored_product_items(conn, batches)
             inserted = self._insert_events(conn, [b.events for b in batches])
             self._upsert_links(conn, [row for b in batches for row in b.events])
             for batch in batches:
-                self._apply_product_items(conn, batch)
+                self._apply_product_items(conn, batch, applied)
             rejected = [row for b in batches for row in quarantine_rows(b)]
             if rejected:
                 conn.executemany(INSERT_QUARANTINE, rejected)
@@ -226,8 +228,40 @@ class SQLStore(CatalogSQL):
         if links:
             conn.executemany(UPSERT_LINK, links)
 
-    def _apply_product_items(self, conn: Connection, batch: Batch) -> None:
-        changes = [change_of(row) for row in batch.events if is_product(row)]
+    def _stored_product_items(
+        self, conn: Connection, batches: Sequence[Batch]
+    ) -> set[tuple[int, str, str, int]]:
+        """The dedup keys of the batches' product items already in the event log: those are
+        duplicates, and a duplicate must not change the product (invariant 2)."""
+        found: set[tuple[int, str, str, int]] = set()
+        by_project: dict[int, set[str]] = {}
+        for batch in batches:
+            for row in batch.events:
+                if is_product(row):
+                    by_project.setdefault(row.project_id, set()).add(row.event_id)
+        for project_id, event_ids in by_project.items():
+            ordered = sorted(event_ids)
+            for at in range(0, len(ordered), IN_CHUNK):
+                chunk = ordered[at : at + IN_CHUNK]
+                rows = conn.execute(
+                    "SELECT event_id, event_name, line FROM events WHERE project_id = ? "
+                    f"AND event_id IN ({placeholders(chunk)})",
+                    [project_id, *chunk],
+                ).fetchall()
+                found.update((project_id, e, n, line) for e, n, line in rows)
+        return found
+
+    def _apply_product_items(
+        self, conn: Connection, batch: Batch, applied: set[tuple[int, str, str, int]]
+    ) -> None:
+        """Apply the batch's product items that are not duplicates; `applied` collects their
+        keys, so an item repeated within one write counts once."""
+        changes = []
+        for row in batch.events:
+            key = (row.project_id, row.event_id, row.event_name, row.line)
+            if is_product(row) and key not in applied:
+                applied.add(key)
+                changes.append(change_of(row))
         self._apply_products(conn, batch.ctx.project_id, changes, batch.ctx.received_at)
 
     # -- reads ---------------------------------------------------------------------
@@ -382,9 +416,10 @@ class SQLStore(CatalogSQL):
             ).rowcount
             if claimed != 1:  # a concurrent replay got there first; roll back, write nothing
                 raise Conflict(f"quarantine entry {entry.id} was replayed meanwhile", "ids")
+            applied = self._stored_product_items(conn, [batch])
             [inserted] = self._insert_events(conn, [batch.events])
             self._upsert_links(conn, batch.events)
-            self._apply_product_items(conn, batch)
+            self._apply_product_items(conn, batch, applied)
             self._apply_products(conn, entry.project_id, products, now)
             if batch.rejected:
                 conn.executemany(INSERT_QUARANTINE, quarantine_rows(batch))
