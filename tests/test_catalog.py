@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import random
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -483,3 +484,95 @@ def test_a_screened_product_item_replays_once_its_product_exists(
     shown = product(client, tenant, "LATE")
     # The item is older than the feed: the feed's snapshot keeps its own (absent) price.
     assert "price" not in shown and shown["brand"] == "Acme"
+
+
+# -- review cases ---------------------------------------------------------------------------
+
+
+def test_merge_is_order_independent_for_feeds_and_removals() -> None:
+    """Invariant 5 on `merge.apply` itself: every arrival order of two feed snapshots and a
+    newer track removal gives one product (a collapse to one version once forgot removals)."""
+    from itertools import permutations
+
+    from headwater.catalog.merge import ProductChange, apply
+
+    changes = [
+        ProductChange("M", hoodie("M"), (5, "import:000000000001", 0), True),
+        ProductChange("M", hoodie("M", brand="B"), (7, "import:000000000002", 0), True),
+        ProductChange("M", {"brand": None, "price": 4}, (10, "e1", 0), False),
+        ProductChange("M", {"tags": ["x"]}, (6, "e2", 0), False),
+    ]
+    results = set()
+    for order in permutations(changes):
+        current = None
+        for change in order:
+            current = apply(current, change.id, change.fields, change.version, change.whole)
+        assert current is not None
+        results.add(json.dumps(current.document, sort_keys=True))
+    assert len(results) == 1
+    (only,) = results
+    assert "brand" not in json.loads(only) and json.loads(only)["price"] == 4
+
+
+def test_merge_is_order_independent_on_random_histories() -> None:
+    from itertools import permutations
+
+    from headwater.catalog.merge import ProductChange, apply
+
+    rng = random.Random(5)
+    for _ in range(100):
+        changes = []
+        for k in range(5):
+            version = (rng.randrange(20), f"k{k}", 0)
+            if rng.random() < 0.4:  # a feed snapshot of some optional fields
+                fields = {
+                    f: rng.randrange(3) for f in rng.sample(["a", "b", "c"], rng.randrange(3))
+                }
+                changes.append(ProductChange("R", hoodie("R", **fields), version, True))
+            else:  # a track item setting or removing some
+                names = rng.sample(["a", "b", "c", "title"], rng.randrange(1, 3))
+                sets: dict[str, Any] = {f: rng.choice([None, 1, 2]) for f in names}
+                sets.update({"title": "T"} if "title" in sets else {})
+                changes.append(ProductChange("R", sets, version, False))
+        results = set()
+        for order in permutations(changes):
+            current = None
+            for change in order:
+                current = apply(current, change.id, change.fields, change.version, change.whole)
+            assert current is not None
+            results.add(json.dumps(current.document, sort_keys=True))
+        assert len(results) == 1, changes
+
+
+def test_a_resent_product_item_with_new_data_is_a_duplicate_and_changes_nothing(
+    client: Client, tenant: Tenant
+) -> None:
+    track(client, tenant, {"eventId": "d1", "productId": "D", "timestamp": T0, "data": hoodie("D")})
+    again = {"eventId": "d1", "productId": "D", "timestamp": T0 + 9, "data": hoodie("D", brand="X")}
+    body = track(client, tenant, again).json()
+    assert (body["accepted"], body["duplicates"]) == (0, 1)
+    assert "brand" not in product(client, tenant, "D")
+
+
+def test_full_import_edge_cases(client: Client, tenant: Tenant) -> None:
+    upload(client, tenant, feed(hoodie("A"), hoodie("B")))
+    # Numeric ids are read as text, and a --full import sees them as present.
+    numeric = {**hoodie("x"), "id": 7.5}
+    status, report = upload(client, tenant, feed(numeric, hoodie("A"), hoodie("B")), full="true")
+    assert status == 201 and (report["created"], report["removed"]) == (1, 0)
+    assert product(client, tenant, "7.5")["removed"] is False
+    # Every product refused (ids under another name): nothing is removed, the import fails.
+    renamed = {("sku" if k == "id" else k): v for k, v in hoodie("A").items()}
+    status, report = upload(client, tenant, feed(renamed), full="true")
+    assert status == 400 and report["rejected"] == 1 and report["removed"] == 0
+    assert "removes nothing" in report["error"]
+    assert listing(client, tenant) == ["7.5", "A", "B"]
+
+
+def test_a_deeply_nested_product_is_rejected_alone(client: Client, tenant: Tenant) -> None:
+    deep = b'{"d": ' * 2000 + b'"bottom"' + b"}" * 2000  # deeper than json.dumps can write
+    body = b'{"products": [' + json.dumps({**hoodie("OK")}).encode() + b","
+    body += b'{"id": "DEEP", "x": ' + deep + b"}]}"
+    status, report = upload(client, tenant, body)
+    assert status == 201 and (report["created"], report["rejected"]) == (1, 1)
+    assert "nested more than 32 levels" in report["rejections"][0]["message"]

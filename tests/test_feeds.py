@@ -819,3 +819,22 @@ def test_a_large_feed_is_read_in_flat_memory(
     assert peak < MEMORY_BOUND, (
         f"peak {peak / MB:.1f} MB reading a {stream.produced / MB:.0f} MB feed"
     )
+
+
+def test_google_category_gathers_every_source_in_a_fixed_order() -> None:
+    def item(*elements: str) -> bytes:
+        return (
+            '<rss version="2.0" xmlns:g="http://base.google.com/ns/1.0"><channel><item>'
+            + "".join(elements)
+            + "</item></channel></rss>"
+        ).encode()
+
+    parts = (
+        "<category>Books</category>",
+        "<g:product_type>Home</g:product_type>",
+        "<g:google_product_category>Media</g:google_product_category>",
+    )
+    for elements in (parts, parts[::-1]):
+        [entry] = list(Feed(io.BytesIO(item(*elements)), None, 10_000))
+        assert entry.fields is not None
+        assert entry.fields["category"] == ["Home", "Media", "Books"]

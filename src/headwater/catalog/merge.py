@@ -67,19 +67,20 @@ def apply(
     document = dict(current.document)
     versions = dict(current.versions)
     fields = set(change) | (set(document) if whole else set())
-    won_all = True
     for field in fields:
         if version <= current.version_of(field):
-            won_all = False
-            continue
+            continue  # a newer change set (or removed) this field
         value = change.get(field)
         if value is None:
             document.pop(field, None)
         else:
             document[field] = value
         versions[field] = version
-    if whole and won_all and all(version > v for v in current.versions.values()):
-        versions = {_EVERYTHING: version}  # no newer field, nor a newer removal, to remember
+    if whole and version > versions.get(_EVERYTHING, _NEVER):
+        # The snapshot also says "absent" for every field no one mentioned: it becomes the
+        # default version, and the entries it covers are dropped (each stays newer than it).
+        versions = {k: v for k, v in versions.items() if v > version}
+        versions[_EVERYTHING] = version
     document["id"] = id_
     return StoredProduct(id_, document, versions, None)
 
