@@ -10,6 +10,8 @@ DELETE {BASE}/products/{id}        flags the product removed (kept, restorable b
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,7 +28,7 @@ from headwater.catalog.feeds import FORMATS
 from headwater.catalog.imports import report, run_import
 from headwater.catalog.sources import feed_stream
 from headwater.clock import now_ms
-from headwater.errors import BadRequest, NotFound, UnsupportedMediaType
+from headwater.errors import BadRequest, NotFound, Overloaded, UnsupportedMediaType
 from headwater.model.views import (
     decode_cursor,
     decode_key_cursor,
@@ -36,6 +38,10 @@ from headwater.model.views import (
 from headwater.store.base import ImportRecord, ProductFilter, ProductRecord
 
 STATUSES = ("active", "removed", "all")
+_IDLE_SECONDS = 60  # an upload that stalls this long fails, freeing its thread
+# Imports running at once in one server process: each holds a worker thread for its
+# length, and the threads are shared with every other request.
+_IMPORT_SLOTS = threading.BoundedSemaphore(2)
 
 
 class _Body:
@@ -53,10 +59,16 @@ class _Body:
 
     def read(self, size: int = -1) -> bytes:
         while not self._buffer and not self._done:
+            pending = asyncio.run_coroutine_threadsafe(self._next(), self._loop)
             try:
-                self._buffer = asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
+                self._buffer = pending.result(timeout=_IDLE_SECONDS)
             except StopAsyncIteration:
                 self._done = True
+            except concurrent.futures.TimeoutError:
+                pending.cancel()
+                raise BadRequest(
+                    f"the client sent no part of the feed for {_IDLE_SECONDS} s"
+                ) from None
             except InternalServerException:
                 raise BadRequest("the client disconnected before sending the whole feed") from None
         if size is None or size < 0:
@@ -92,18 +104,23 @@ async def import_feed(
         )
     body = _Body(request.stream(), asyncio.get_running_loop())
     stream = feed_stream(body, encoding in ("gzip", "x-gzip"), hub.settings.catalog_max_feed_bytes)
-    record = await asyncio.to_thread(
-        run_import,
-        hub.store,
-        principal.project.id,
-        stream,
-        fmt=fmt,
-        full=full,
-        source="upload",
-        key_prefix=principal.key_prefix,
-        max_product_bytes=hub.settings.max_product_bytes,
-        max_id_length=hub.settings.max_string_length,
-    )
+    if not _IMPORT_SLOTS.acquire(blocking=False):
+        raise Overloaded("two catalog imports are running in this server process; retry later")
+    try:
+        record = await asyncio.to_thread(
+            run_import,
+            hub.store,
+            principal.project.id,
+            stream,
+            fmt=fmt,
+            full=full,
+            source="upload",
+            key_prefix=principal.key_prefix,
+            max_product_bytes=hub.settings.max_product_bytes,
+            max_id_length=hub.settings.max_string_length,
+        )
+    finally:
+        _IMPORT_SLOTS.release()
     shown: dict[str, Any] = report(record)
     if record.status == "failed":
         shown["errors"] = [{"message": record.error}]

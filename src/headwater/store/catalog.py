@@ -53,6 +53,11 @@ class CatalogSQL(abc.ABC):
     @abc.abstractmethod
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
 
+    def _catalog_transaction(self) -> AbstractContextManager[Connection]:
+        """A write transaction for imports and product removals: the writer's by default;
+        a backend with concurrent writers gives imports their own connection."""
+        return self._transaction()
+
     @abc.abstractmethod
     def _lock_products(self, conn: Connection, project_id: int) -> None:
         """Serialize the read-merge-write of one project's products across writers."""
@@ -73,7 +78,7 @@ class CatalogSQL(abc.ABC):
     ) -> ApplyCounts:
         """Apply `changes` in order, quarantine rejected products and record the ids a --full
         import has seen (`seen` = (import id, ids)), in one transaction."""
-        with self._transaction() as conn:
+        with self._catalog_transaction() as conn:
             counts = self._apply_products(conn, project_id, changes, now)
             if quarantine:
                 conn.executemany(INSERT_QUARANTINE, quarantine)
@@ -189,7 +194,7 @@ class CatalogSQL(abc.ABC):
 
     def remove_product(self, project_id: int, product_id: str, now: int) -> bool:
         """Flag the product removed; False when there is no such active product."""
-        with self._transaction() as conn:
+        with self._catalog_transaction() as conn:
             self._lock_products(conn, project_id)
             return bool(
                 conn.execute(
@@ -202,7 +207,7 @@ class CatalogSQL(abc.ABC):
     # -- imports -------------------------------------------------------------------
 
     def start_import(self, project_id: int, fmt: str, source: str, full: bool, now: int) -> int:
-        with self._transaction() as conn:
+        with self._catalog_transaction() as conn:
             (import_id,) = conn.execute(
                 "INSERT INTO catalog_imports (project_id, format, source, full_sync, status, "
                 "started_at) VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
@@ -212,7 +217,7 @@ class CatalogSQL(abc.ABC):
 
     def remove_unseen(self, project_id: int, import_id: int, now: int) -> int:
         """Flag every active product the --full import did not see; how many."""
-        with self._transaction() as conn:
+        with self._catalog_transaction() as conn:
             self._lock_products(conn, project_id)
             return conn.execute(
                 "UPDATE products SET removed_at = ?, updated_at = ? "
@@ -223,7 +228,7 @@ class CatalogSQL(abc.ABC):
             ).rowcount
 
     def finish_import(self, record: ImportRecord) -> None:
-        with self._transaction() as conn:
+        with self._catalog_transaction() as conn:
             conn.execute("DELETE FROM catalog_import_seen WHERE import_id = ?", (record.id,))
             conn.execute(
                 "UPDATE catalog_imports SET format = ?, status = ?, finished_at = ?, created = ?, "

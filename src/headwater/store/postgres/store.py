@@ -36,6 +36,7 @@ _INSERT_EVENTS = (
     "RETURNING project_id, event_id, event_name, line"
 )
 _PRODUCTS_LOCK = 0x48575043  # 'HWPC'
+_IMPORT_WAIT = 600.0  # s: a second import in one process waits for the first's transaction
 _MIGRATION_LOCK = 0x68656164  # any constant: serializes `migrate` across processes
 
 
@@ -103,12 +104,14 @@ class PostgresStore(SQLStore):
     statement_chars = 4000
 
     def __init__(self, url: str, min_size: int = 1, max_size: int = 10, timeout: float = 5.0):
-        # Writes get a connection of their own, so readers can never starve the writer.
+        # Writes get a connection of their own, so readers can never starve the writer, and
+        # catalog imports another, so a long import never holds the event writer's.
         self._writes = _pool(url, "headwater-writes", 1, 1, timeout)
         self._reads = _pool(url, "headwater-reads", min_size, max_size, timeout)
+        self._imports = _pool(url, "headwater-imports", 0, 1, _IMPORT_WAIT)
         try:
             with _translated("connect"):
-                for pool in (self._writes, self._reads):
+                for pool in (self._writes, self._reads, self._imports):
                     pool.open(wait=True, timeout=timeout)
         except StoreError:
             self.close()  # stop the pools' reconnect threads: nobody will use this store
@@ -117,6 +120,11 @@ class PostgresStore(SQLStore):
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         with _translated("write"), self._writes.connection() as raw, raw.transaction():
+            yield _Connection(raw)
+
+    @contextmanager
+    def _catalog_transaction(self) -> Iterator[Connection]:
+        with _translated("write"), self._imports.connection() as raw, raw.transaction():
             yield _Connection(raw)
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
@@ -136,7 +144,7 @@ class PostgresStore(SQLStore):
         """Without statistics (a catalog growing from empty, autovacuum behind or off) the
         planner read a 500-id product lookup as "every product of the project, filtered":
         60 ms instead of 1 ms, and a 100,000-product import crawled."""
-        with self._transaction() as conn:
+        with self._catalog_transaction() as conn:
             conn.execute("ANALYZE products, product_categories")
 
     def _lock_products(self, conn: Connection, project_id: int) -> None:
@@ -172,3 +180,4 @@ class PostgresStore(SQLStore):
     def close(self) -> None:
         self._writes.close()
         self._reads.close()
+        self._imports.close()
