@@ -32,12 +32,13 @@ _IMPORT = (
     "unchanged, removed, rejected, error, rejections"
 )
 _SAVE = (
-    "INSERT INTO products (project_id, id, document, versions, title, brand, availability, "
-    "created_at, updated_at, removed_at)"
+    "INSERT INTO products (project_id, id, document, versions, title, title_search, brand, "
+    "availability, created_at, updated_at, removed_at)"
 )
 _SAVE_CONFLICT = (
     "ON CONFLICT (project_id, id) DO UPDATE SET document = excluded.document, "
-    "versions = excluded.versions, title = excluded.title, brand = excluded.brand, "
+    "versions = excluded.versions, title = excluded.title, "
+    "title_search = excluded.title_search, brand = excluded.brand, "
     "availability = excluded.availability, updated_at = excluded.updated_at, "
     "removed_at = excluded.removed_at"
 )
@@ -158,7 +159,8 @@ class CatalogSQL(abc.ABC):
             _SAVE,
             [
                 (project_id, p.id, encode(p.document), msgspec.json.encode(p.versions).decode(),
-                 p.document.get("title"), p.document.get("brand"),
+                 p.document.get("title"), _search(p.document.get("title")),
+                 p.document.get("brand"),
                  p.document.get("availability"), now, now, p.removed_at)
                 for p in products
             ],
@@ -290,9 +292,11 @@ class CatalogSQL(abc.ABC):
             )
             params += [project_id, where.category]
         if where.text is not None:
-            escaped = where.text.lower().replace("\\", "\\\\").replace("%", "\\%")
-            clauses.append("lower(title) LIKE ? ESCAPE '\\'")
-            params.append(f"%{escaped.replace('_', chr(92) + '_')}%")
+            escaped = _search(where.text) or ""
+            for special in ("\\", "%", "_"):  # LIKE wildcards match themselves
+                escaped = escaped.replace(special, "\\" + special)
+            clauses.append("title_search LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
         if where.after is not None:
             clauses.append("id > ?")
             params.append(where.after)
@@ -301,6 +305,12 @@ class CatalogSQL(abc.ABC):
             [*params, where.limit],
         )
         return [_product_record(row) for row in rows]
+
+
+def _search(title: Any) -> str | None:
+    """The form of a title that `q` matches: lower-cased by Python (SQL's lower() is
+    ASCII-only on SQLite)."""
+    return title.lower() if isinstance(title, str) else None
 
 
 def _product_record(row: tuple[Any, ...]) -> ProductRecord:

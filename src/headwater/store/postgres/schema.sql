@@ -131,13 +131,16 @@ CREATE TABLE attribute_strategies (
 
 -- The product catalog (issue 5). One row per product: `document` is its canonical JSON,
 -- `versions` when each field was last set (catalog/merge.py); title, brand and availability
--- are copied out for filtering. Removed products are kept and flagged, never deleted.
+-- are copied out for filtering (`title_search`: the title lower-cased by Python, for every
+-- script). Ids order bytewise on both backends (COLLATE "C"), as cursors expect.
+-- Removed products are kept and flagged, never deleted.
 CREATE TABLE products (
     project_id BIGINT NOT NULL,
-    id TEXT NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
     document TEXT NOT NULL,
     versions TEXT NOT NULL,
     title TEXT,
+    title_search TEXT,
     brand TEXT,
     availability TEXT,
     created_at BIGINT NOT NULL,
@@ -150,7 +153,7 @@ CREATE TABLE products (
 CREATE TABLE product_categories (
     project_id BIGINT NOT NULL,
     category TEXT NOT NULL,
-    product_id TEXT NOT NULL,
+    product_id TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (project_id, product_id, category)
 );
 

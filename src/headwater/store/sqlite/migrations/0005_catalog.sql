@@ -1,12 +1,15 @@
 -- The product catalog (issue 5). One row per product: `document` is its canonical JSON,
 -- `versions` when each field was last set (catalog/merge.py); title, brand and availability
--- are copied out for filtering. Removed products are kept and flagged, never deleted.
+-- are copied out for filtering (`title_search`: the title lower-cased by Python, for every
+-- script). Ids order bytewise on both backends (COLLATE "C"), as cursors expect.
+-- Removed products are kept and flagged, never deleted.
 CREATE TABLE products (
     project_id INTEGER NOT NULL,
     id TEXT NOT NULL,
     document TEXT NOT NULL,
     versions TEXT NOT NULL,
     title TEXT,
+    title_search TEXT,
     brand TEXT,
     availability TEXT,
     created_at INTEGER NOT NULL,
