@@ -19,7 +19,9 @@ from headwater.catalog.merge import ProductChange
 from headwater.clock import now_ms
 from headwater.errors import HeadwaterError
 from headwater.model import rules
+from headwater.model.event import Context, Rejection
 from headwater.store.base import ImportRecord, Store
+from headwater.store.statements import quarantine_row
 
 log = logging.getLogger("headwater.catalog")
 
@@ -132,10 +134,10 @@ class _Importer:
     def __init__(self, store: Store, record: ImportRecord, key_prefix: str, max_id: int) -> None:
         self._store = store
         self._record = record
-        self._key_prefix = key_prefix
         self._max_id = max_id
         # Zero-padded: of two imports started in the same millisecond, the later one wins.
         self._key = (record.started_at, f"import:{record.id:012d}")
+        self._ctx = Context(record.project_id, None, key_prefix, record.started_at)
         self.accepted = 0
 
     def apply(self, chunk: list[feeds.FeedEntry]) -> None:
@@ -182,5 +184,5 @@ class _Importer:
             record.rejections.append(
                 {"index": entry.index, "product": id_, "path": path, "message": message}
             )
-        return (record.project_id, None, self._key_prefix, record.started_at, None, entry.index,
-                None, None, 0, path, "product", message, entry.raw(), "product")  # fmt: skip
+        rejection = Rejection(None, entry.index, path, message, "product", entry.raw())
+        return quarantine_row(self._ctx, rejection, "product")

@@ -19,9 +19,9 @@ from headwater.catalog.merge import ProductChange, StoredProduct
 from headwater.catalog.product import encode
 from headwater.store.base import ApplyCounts, ImportRecord, ProductFilter, ProductRecord
 from headwater.store.statements import (
-    IN_CHUNK,
     INSERT_QUARANTINE,
     Connection,
+    in_lists,
     insert_rows,
     placeholders,
 )
@@ -125,9 +125,7 @@ class CatalogSQL(abc.ABC):
 
     def _stored(self, conn: Connection, project_id: int, ids: set[str]) -> dict[str, StoredProduct]:
         found: dict[str, StoredProduct] = {}
-        ordered = sorted(ids)
-        for at in range(0, len(ordered), IN_CHUNK):
-            chunk = ordered[at : at + IN_CHUNK]
+        for chunk in in_lists(ids):
             rows = conn.execute(
                 "SELECT id, document, versions, removed_at FROM products "
                 f"WHERE project_id = ? AND id IN ({placeholders(chunk)})",
@@ -173,8 +171,7 @@ class CatalogSQL(abc.ABC):
             or old.document.get("category") != p.document.get("category")
         ]  # fmt: skip
         stale = [p.id for p in changed if before.get(p.id) is not None]
-        for at in range(0, len(stale), IN_CHUNK):
-            ids = stale[at : at + IN_CHUNK]
+        for ids in in_lists(stale):
             conn.execute(
                 f"DELETE FROM product_categories WHERE project_id = ? "
                 f"AND product_id IN ({placeholders(ids)})",
@@ -257,9 +254,7 @@ class CatalogSQL(abc.ABC):
     def known_products(self, project_id: int, ids: Iterable[str]) -> set[str]:
         """Which of `ids` are in the catalog (removed ones included)."""
         found: set[str] = set()
-        ordered = sorted(set(ids))
-        for at in range(0, len(ordered), IN_CHUNK):
-            chunk = ordered[at : at + IN_CHUNK]
+        for chunk in in_lists(ids):
             rows = self._read(
                 f"SELECT id FROM products WHERE project_id = ? AND id IN ({placeholders(chunk)})",
                 [project_id, *chunk],

@@ -28,10 +28,10 @@ from headwater.store.base import (
 from headwater.store.catalog import CatalogSQL
 from headwater.store.migrations import migrations, schema
 from headwater.store.statements import (
-    IN_CHUNK,
     INSERT_QUARANTINE,
     SELECT_QUARANTINE,
     Connection,
+    in_lists,
     placeholders,
     quarantine_rows,
 )
@@ -240,9 +240,7 @@ class SQLStore(CatalogSQL):
                 if is_product(row):
                     by_project.setdefault(row.project_id, set()).add(row.event_id)
         for project_id, event_ids in by_project.items():
-            ordered = sorted(event_ids)
-            for at in range(0, len(ordered), IN_CHUNK):
-                chunk = ordered[at : at + IN_CHUNK]
+            for chunk in in_lists(event_ids):
                 rows = conn.execute(
                     "SELECT event_id, event_name, line FROM events WHERE project_id = ? "
                     f"AND event_id IN ({placeholders(chunk)})",
@@ -276,11 +274,10 @@ class SQLStore(CatalogSQL):
             ("profile_id", query.any_profile_id),
             ("account_id", query.any_account_id),
         ):
-            for at in range(0, len(values), IN_CHUNK):  # bounded parameters per branch
-                chunk = values[at : at + IN_CHUNK]
+            for chunk in in_lists(values):  # bounded parameters per branch
                 branches.append(
                     f"SELECT * FROM events WHERE project_id = ? "
-                    f"AND {column} IN ({', '.join('?' * len(chunk))})"
+                    f"AND {column} IN ({placeholders(chunk)})"
                 )
                 params += [query.project_id, *chunk]
         if branches:
@@ -375,12 +372,10 @@ class SQLStore(CatalogSQL):
 
     def _links(self, project_id: int, kind: str, side: str, values: set[str]) -> list[Link]:
         found: list[Link] = []
-        ordered = sorted(values)
-        for at in range(0, len(ordered), IN_CHUNK):
-            chunk = ordered[at : at + IN_CHUNK]
+        for chunk in in_lists(values):
             rows = self._read(
                 f"{SELECT_LINKS} WHERE project_id = ? AND kind = ? "
-                f"AND {side} IN ({', '.join('?' * len(chunk))})",
+                f"AND {side} IN ({placeholders(chunk)})",
                 [project_id, kind, *chunk],
             )
             found += [Link(*r) for r in rows]

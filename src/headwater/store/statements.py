@@ -4,11 +4,11 @@ insert, and IN lists kept to a bounded number of parameters."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 from typing import Any, Protocol
 
-from headwater.model.event import Batch
+from headwater.model.event import Batch, Context, Rejection
 
 QUARANTINE_COLUMNS = (
     "project_id, source_id, key_prefix, received_at, group_index, item_index, "
@@ -40,13 +40,21 @@ def placeholders(values: Sequence[object]) -> str:
     return ", ".join("?" * len(values))
 
 
+def in_lists(values: Iterable[str]) -> Iterator[list[str]]:
+    """The distinct `values`, sorted, in lists of at most IN_CHUNK: one IN list each."""
+    ordered = sorted(set(values))
+    for at in range(0, len(ordered), IN_CHUNK):
+        yield ordered[at : at + IN_CHUNK]
+
+
+def quarantine_row(ctx: Context, r: Rejection, kind: str = "event") -> tuple[object, ...]:
+    """A rejection as a row of INSERT_QUARANTINE; `kind` "product" for a feed's product."""
+    return (ctx.project_id, ctx.source_id, ctx.key_prefix, ctx.received_at, r.group, r.item,
+            r.event_name, r.type, r.line, r.path, r.reason, r.message, r.raw, kind)  # fmt: skip
+
+
 def quarantine_rows(batch: Batch) -> list[tuple[object, ...]]:
-    ctx = batch.ctx
-    return [
-        (ctx.project_id, ctx.source_id, ctx.key_prefix, ctx.received_at, r.group, r.item,
-         r.event_name, r.type, r.line, r.path, r.reason, r.message, r.raw, "event")
-        for r in batch.rejected
-    ]  # fmt: skip
+    return [quarantine_row(batch.ctx, r) for r in batch.rejected]
 
 
 ROWS_PER_STATEMENT = 256
