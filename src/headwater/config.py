@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from headwater.errors import ConfigError
+from headwater.identity.resolve import MAX_PROFILES
 
 T = TypeVar("T")
 _TYPES: dict[str, type[Any]] = {"str": str, "int": int, "float": float}
@@ -68,7 +69,8 @@ class Settings:
         24 * 3600, "How far past the receive time an event `timestamp` may lie; later is rejected."
     )
     max_profiles_per_person: int = _setting(
-        100, "Most profileIds (devices, browsers) one person holds; later links are refused."
+        MAX_PROFILES,
+        "Most profileIds (devices, browsers) one person holds; later links are refused.",
     )
     max_product_bytes: int = _setting(
         64 * 1024,

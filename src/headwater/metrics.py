@@ -22,6 +22,18 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.refused = Counter(
+            "headwater_events_refused",
+            "Events not stored, content included: reason consent or suppressed (issue 6).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.consents = Counter(
+            "headwater_consents",
+            "Consent records received, by outcome: stored, duplicate or rejected.",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.requests = Histogram(
             "headwater_request_seconds",
             "HTTP request latency, by route and status.",

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, cast
 
 from litestar import Litestar
 
 from headwater import logs
-from headwater.api import attributes, catalog, events, ops, profiles, quarantine, sources
+from headwater.api import (
+    attributes,
+    catalog,
+    consent,
+    events,
+    ops,
+    privacy,
+    profiles,
+    quarantine,
+    sources,
+)
 from headwater.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from headwater.api.auth import Authenticator
 from headwater.api.cors import cors
@@ -67,7 +78,7 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
 
     def start(app: Litestar) -> None:
         writer = Writer(
-            chosen.write,
+            functools.partial(chosen.write, max_profiles=settings.max_profiles_per_person),
             settings.writer_batch_events,
             settings.writer_max_wait_ms,
             settings.writer_queue_events,
@@ -89,6 +100,13 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
         profiles.person_events,
         profiles.split_identifier,
         profiles.get_account,
+        consent.record_consent,
+        consent.person_consents,
+        consent.get_requirements,
+        consent.set_requirements,
+        privacy.erase,
+        privacy.export,
+        privacy.list_erasures,
         attributes.list_strategies,
         attributes.set_strategy,
         quarantine.list_quarantine,

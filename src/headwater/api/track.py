@@ -117,12 +117,15 @@ async def ingest(
     METRICS.duplicates.inc(result.duplicates)
     for rejection in batch.rejected:
         METRICS.rejected.labels(rejection.reason).inc()
+    for refusal in batch.refused:
+        METRICS.refused.labels(refusal.reason).inc()
+    unstored = batch.rejected + batch.refused
     report: dict[str, object] = {
         "accepted": result.accepted,
         "duplicates": result.duplicates,
-        "rejected": [r.wire() for r in batch.rejected],
+        "rejected": [r.wire() for r in unstored],
     }
-    if batch.rejected and not batch.events:
-        report["errors"] = [{"message": r.message, "path": r.path} for r in batch.rejected]
+    if unstored and not batch.events:
+        report["errors"] = [{"message": r.message, "path": r.path} for r in unstored]
         return 400, msgspec.json.encode(report)
     return 201, msgspec.json.encode(report)

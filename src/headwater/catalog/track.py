@@ -93,5 +93,5 @@ def screen(batch: Batch, known: set[str], max_id_length: int) -> None:
             )
         )
     if refused:
-        batch.events = [row for i, row in enumerate(batch.events) if i not in refused]
+        batch.keep(set(range(len(batch.events))) - refused)
     batch.products = []

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from headwater.errors import NotFound
 from headwater.identity.links import PROFILE, USER, Link
 
+#: The default of the `max_profiles_per_person` setting.
+MAX_PROFILES = 100
 _USER_ID, _PROFILE_ID = "u_", "a_"  # person ids: who anchors the person, then base64url
 
 

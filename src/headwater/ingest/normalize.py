@@ -165,6 +165,7 @@ def parse_group(
                 if catalog_track.is_product(row):
                     parsed.products.append((len(parsed.events), i, j, _text(raw_item)))
                 parsed.events.append(row)
+                parsed.origins.append((i, j))
                 continue
             except rules.Invalid as bad:
                 failure = bad

@@ -29,6 +29,8 @@ class ReplayReport:
     accepted: int = 0
     duplicates: int = 0
     failed: list[dict[str, object]] = dataclasses.field(default_factory=list)
+    # Events not stored for consent or suppression (consent/gate.py); the entry is resolved.
+    refused: list[dict[str, object]] = dataclasses.field(default_factory=list)
 
     def wire(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -52,6 +54,7 @@ def _rebuild(
         if is_product(row):
             batch.products.append((0, entry.group or 0, entry.item, entry.raw))
         batch.events.append(row)
+        batch.origins.append((entry.group, entry.item))
     elif entry.group is not None:
         group = normalize.decode_group(raw, entry.group, batch)
         if group is not None:
@@ -132,9 +135,13 @@ def _replay(
             report.failed.append({"id": entry.id, "path": bad.path, "message": bad.message})
             continue
         try:
-            result = store.resolve_quarantine(entry, batch, now_ms(), products)
+            result = store.resolve_quarantine(
+                entry, batch, now_ms(), products, settings.max_profiles_per_person
+            )
         except Conflict:
             continue  # replayed by someone else meanwhile: counted there, not here
         report.replayed += 1
+        report.refused += [{"id": entry.id, "path": r.path, "message": r.message}
+                           for r in batch.refused]  # fmt: skip
         report.accepted += result.accepted
         report.duplicates += result.duplicates

@@ -80,6 +80,21 @@ class Batch:
     # Product items among `events`: (index in events, group, item, raw JSON), to screen
     # against the catalog before the write (catalog/track.py).
     products: list[tuple[int, int, int, str]] = dataclasses.field(default_factory=list)
+    # (group, item) each of `events` came from, to report an event the store refuses.
+    origins: list[tuple[int | None, int | None]] = dataclasses.field(default_factory=list)
+    # Events refused at write for consent or suppression (consent/gate.py): reported, and
+    # unlike `rejected` never stored, not even their content.
+    refused: list[Rejection] = dataclasses.field(default_factory=list)
+
+    def keep(self, kept: set[int]) -> None:
+        """Keep only the events at the indices in `kept` (and their origins)."""
+        self.events = [row for i, row in enumerate(self.events) if i in kept]
+        self.origins = [at for i, at in enumerate(self.origins) if i in kept]
+
+    def refuse(self, refusals: dict[int, Rejection]) -> None:
+        """Move the events at the keys of `refusals` to `refused`."""
+        self.refused += refusals.values()
+        self.keep(set(range(len(self.events))) - refusals.keys())
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from headwater.clock import now_ms
+from headwater.consent.status import Consent, owned_by, status
 from headwater.errors import BadRequest, NotFound
 from headwater.identity.links import PROFILE, USER
 from headwater.identity.resolve import Person, Resolution, anchor_of, resolve
@@ -39,9 +40,11 @@ def person_of(
     return resolution, resolution.person(user_id=user_id, profile_id=profile_id)
 
 
-def _require_used(store: Store, project_id: int, resolution: Resolution, person: Person) -> None:
-    """NotFound unless some link or event names one of the person's identifiers."""
+def require_used(store: Store, project_id: int, resolution: Resolution, person: Person) -> None:
+    """NotFound unless some link, event or consent names one of the person's identifiers."""
     if person.id in resolution.history or next(events_of(store, project_id, person), None):
+        return
+    if consents_of(store, project_id, person):
         return
     raise NotFound(f"no person has used the identifiers of {person.id}", "id")
 
@@ -88,6 +91,12 @@ def events_of(
     return (row for row in scan(store, query) if belongs(person, row))  # fmt: skip
 
 
+def consents_of(store: Store, project_id: int, person: Person) -> list[Consent]:
+    """The person's consent records (those naming their identifiers that are theirs)."""
+    found = store.consents_of(project_id, person.user_ids, person.profile_ids)
+    return [consent for consent in found if owned_by(person, consent)]
+
+
 def order_of(row: Sequence[Any]) -> Order:
     return (row[AT["timestamp"]], row[AT["event_id"]], row[AT["line"]], row[AT["event_name"]])
 
@@ -110,9 +119,10 @@ RECENT_SESSIONS = 10
 def profile(
     store: Store, project_id: int, max_profiles: int,
     user_id: str | None = None, profile_id: str | None = None,
-    session_timeout_ms: int = 30 * 60_000,
+    session_timeout_ms: int = 30 * 60_000, recent_sessions: int | None = RECENT_SESSIONS,
 ) -> dict[str, Any]:  # fmt: skip
-    """The profile of the person an identifier belongs to; NotFound when nobody used it."""
+    """The profile of the person an identifier belongs to; NotFound when nobody used it.
+    `recent_sessions`: how many sessions to show, latest first (None: all)."""
     if not is_identity(user_id) and not is_identity(profile_id):
         raise NotFound("give a userId or a profileId that is a real identifier", "userId")
     resolution, person = person_of(store, project_id, max_profiles, user_id, profile_id)
@@ -141,7 +151,8 @@ def profile(
                 revenue.setdefault(charge[0], []).append(charge[1])
         if row[AT["user_attributes"]] is not None:
             fold.observe(order, msgspec.json.decode(row[AT["user_attributes"]]))
-    if not count and person.id not in resolution.history:  # no event, no link: never used
+    consents = consents_of(store, project_id, person)
+    if not count and person.id not in resolution.history and not consents:  # never used
         asked = user_id if user_id is not None else profile_id
         raise NotFound(f"no person has used the identifier {asked!r}", "userId")
     values = fold.result(store.attribute_strategies(project_id))
@@ -164,7 +175,8 @@ def profile(
             for name, (_, o) in values.items()
         },
         "accounts": sorted(accounts),
-        "sessions": visits[:RECENT_SESSIONS],
+        "sessions": visits[:recent_sessions],
+        "consents": status(consents, now_ms()),
         "computed": {
             "first_seen": first,
             "last_seen": last,
@@ -182,7 +194,7 @@ def timeline(
 ) -> dict[str, Any]:  # fmt: skip
     """The person's events across all their identifiers, in the events API's shape."""
     resolution, person = person_by_id(store, project_id, max_profiles, person_id)
-    _require_used(store, project_id, resolution, person)
+    require_used(store, project_id, resolution, person)
     page: list[tuple[Any, ...]] = []
     for row in events_of(store, project_id, person, after, descending):
         if len(page) == limit:
@@ -191,10 +203,26 @@ def timeline(
     return {"events": [event_view(r) for r in page], "next": None}
 
 
+def consent_history(
+    store: Store, project_id: int, max_profiles: int, person_id: str, now: int
+) -> dict[str, Any]:
+    """The person's consent: current status per category and every record, newest first."""
+    resolution, person = person_by_id(store, project_id, max_profiles, person_id)
+    consents = consents_of(store, project_id, person)
+    if not consents:
+        require_used(store, project_id, resolution, person)
+    newest = sorted(consents, key=lambda c: c.order, reverse=True)
+    return {
+        "id": person.id,
+        "status": status(consents, now),
+        "history": [consent.view() for consent in newest],
+    }
+
+
 def history(store: Store, project_id: int, max_profiles: int, person_id: str) -> dict[str, Any]:
     """Every merge, conflict and refusal that shaped the person, oldest first."""
     resolution, person = person_by_id(store, project_id, max_profiles, person_id)
-    _require_used(store, project_id, resolution, person)
+    require_used(store, project_id, resolution, person)
     decisions = resolution.history.get(person.id, [])
     return {"id": person.id, "history": [d.wire() for d in decisions]}
 

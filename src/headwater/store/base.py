@@ -11,7 +11,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from headwater.catalog.merge import ProductChange
+from headwater.consent.records import ConsentRecord
+from headwater.consent.status import Consent
 from headwater.identity.links import Link
+from headwater.identity.resolve import MAX_PROFILES, Person
 from headwater.model.event import Batch, WriteResult
 
 
@@ -167,8 +170,11 @@ class Store(Protocol):
         """Revoke the key; False when no unrevoked key has that prefix."""
 
     # ingest
-    def write(self, batches: Sequence[Batch]) -> list[WriteResult]:
-        """Insert every batch's events (duplicates skipped) and rejections in one transaction."""
+    def write(
+        self, batches: Sequence[Batch], max_profiles: int = MAX_PROFILES
+    ) -> list[WriteResult]:
+        """Insert every batch's events (duplicates skipped) and rejections in one transaction;
+        events the privacy gate refuses move to `batch.refused` first (consent/gate.py)."""
 
     # identity
     def identity_links(
@@ -208,6 +214,7 @@ class Store(Protocol):
         batch: Batch,
         now: int,
         products: Sequence[ProductChange] = (),
+        max_profiles: int = MAX_PROFILES,
     ) -> WriteResult:
         """Mark a pending entry replayed and write its events, product changes and new
         rejections, atomically; Conflict (nothing written) when it is no longer pending."""
@@ -244,6 +251,37 @@ class Store(Protocol):
     def list_imports(
         self, project_id: int, before_id: int | None, limit: int
     ) -> list[ImportRecord]: ...
+
+    # consent and privacy
+    def record_consent(
+        self, project_id: int, record: ConsentRecord, received_at: int, key_prefix: str
+    ) -> bool:
+        """Store a consent record; False when the same record is stored already."""
+
+    def consents_of(
+        self, project_id: int, users: Iterable[str], profiles: Iterable[str]
+    ) -> list[Consent]:
+        """Every consent record naming one of these userIds or profileIds."""
+
+    def required_categories(self, project_id: int) -> list[str]: ...
+
+    def set_required_categories(
+        self, project_id: int, categories: Sequence[str], now: int
+    ) -> None: ...
+
+    def erase_person(
+        self,
+        project_id: int,
+        user_id: str | None,
+        profile_id: str | None,
+        max_profiles: int,
+        suppressing: bool,
+        requested_by: str,
+        now: int,
+    ) -> tuple[Person, dict[str, Any]]:
+        """Erase the person of the identifier; the person and the erasure's report."""
+
+    def list_erasures(self, project_id: int) -> list[dict[str, Any]]: ...
 
     def ping(self) -> None:
         """Raise StoreError unless the store answers."""

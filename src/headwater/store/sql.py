@@ -16,6 +16,7 @@ from headwater.catalog.merge import ProductChange
 from headwater.catalog.track import change_of, is_product
 from headwater.errors import BadRequest, Conflict
 from headwater.identity.links import PROFILE, USER, Link, links_of
+from headwater.identity.resolve import MAX_PROFILES
 from headwater.model.event import EVENT_COLUMNS, Batch, EventRow, WriteResult
 from headwater.store.base import (
     EventQuery,
@@ -27,10 +28,12 @@ from headwater.store.base import (
 )
 from headwater.store.catalog import CatalogSQL
 from headwater.store.migrations import migrations, schema
+from headwater.store.privacy import PrivacySQL
 from headwater.store.statements import (
     INSERT_QUARANTINE,
     SELECT_QUARANTINE,
     Connection,
+    Read,
     in_lists,
     placeholders,
     quarantine_rows,
@@ -47,7 +50,7 @@ UPSERT_LINK = (
 SELECT_LINKS = "SELECT project_id, kind, a, b, timestamp, event_id, line FROM identity_links"
 
 
-class SQLStore(CatalogSQL):
+class SQLStore(CatalogSQL, PrivacySQL):
     backend: str  # the folder of its migrations
 
     # -- what a backend supplies ---------------------------------------------------
@@ -210,8 +213,11 @@ class SQLStore(CatalogSQL):
 
     # -- ingest --------------------------------------------------------------------
 
-    def write(self, batches: Sequence[Batch]) -> list[WriteResult]:
+    def write(
+        self, batches: Sequence[Batch], max_profiles: int = MAX_PROFILES
+    ) -> list[WriteResult]:
         with self._transaction() as conn:
+            self._gate(conn, batches, max_profiles)  # consent and suppression (issue 6)
             applied = self._stored_product_items(conn, batches)
             inserted = self._insert_events(conn, [b.events for b in batches])
             self._upsert_links(conn, [row for b in batches for row in b.events])
@@ -314,35 +320,44 @@ class SQLStore(CatalogSQL):
         return self._read(sql, [*params, query.limit])
 
     def identity_links(
-        self, project_id: int, users: Iterable[str], profiles: Iterable[str]
+        self,
+        project_id: int,
+        users: Iterable[str],
+        profiles: Iterable[str],
+        read: Read | None = None,
     ) -> list[Link]:
         """The links that decide the persons of `users` and `profiles`: the profiles' links,
         the alias closure of every user named, those users' profile links, and every link of
-        those profiles (a profile's earliest link may name someone else)."""
-        found = set(self._links(project_id, PROFILE, "a", set(profiles)))
+        those profiles (a profile's earliest link may name someone else). `read`: a
+        transaction's reads, for decisions taken inside it."""
+        read = read or self._read
+        found = set(self._links(read, project_id, PROFILE, "a", set(profiles)))
         known = set(users) | {link.b for link in found}
-        found.update(self.alias_links(project_id, USER, known))
+        found.update(self.alias_links(project_id, USER, known, read))
         known |= {i for link in found if link.kind == USER for i in (link.a, link.b)}
-        mine = self._links(project_id, PROFILE, "b", known)
+        mine = self._links(read, project_id, PROFILE, "b", known)
         found.update(mine)
-        found.update(self._links(project_id, PROFILE, "a", {link.a for link in mine}))
+        found.update(self._links(read, project_id, PROFILE, "a", {link.a for link in mine}))
         return sorted(found)
 
-    def alias_links(self, project_id: int, kind: str, start: Iterable[str]) -> list[Link]:
+    def alias_links(
+        self, project_id: int, kind: str, start: Iterable[str], read: Read | None = None
+    ) -> list[Link]:
         """Every alias link (`user` or `account`) reachable from `start`: its closure."""
+        read = read or self._read
         found: set[Link] = set()
         known = set(start)
         frontier = set(known)
         while frontier:
-            step = self._links(project_id, kind, "a", frontier)
-            step += self._links(project_id, kind, "b", frontier)
+            step = self._links(read, project_id, kind, "a", frontier)
+            step += self._links(read, project_id, kind, "b", frontier)
             found.update(step)
             frontier = {i for link in step for i in (link.a, link.b)} - known
             known |= frontier
         return sorted(found)
 
-    def splits(self, project_id: int) -> set[tuple[str, str]]:
-        rows = self._read(
+    def splits(self, project_id: int, read: Read | None = None) -> set[tuple[str, str]]:
+        rows = (read or self._read)(
             "SELECT kind, identifier FROM identity_splits WHERE project_id = ?", (project_id,)
         )
         return {(kind, identifier) for kind, identifier in rows}
@@ -370,10 +385,12 @@ class SQLStore(CatalogSQL):
                 (project_id, name, strategy, now),
             )
 
-    def _links(self, project_id: int, kind: str, side: str, values: set[str]) -> list[Link]:
+    def _links(
+        self, read: Read, project_id: int, kind: str, side: str, values: set[str]
+    ) -> list[Link]:
         found: list[Link] = []
         for chunk in in_lists(values):
-            rows = self._read(
+            rows = read(
                 f"{SELECT_LINKS} WHERE project_id = ? AND kind = ? "
                 f"AND {side} IN ({placeholders(chunk)})",
                 [project_id, kind, *chunk],
@@ -402,6 +419,7 @@ class SQLStore(CatalogSQL):
         batch: Batch,
         now: int,
         products: Sequence[ProductChange] = (),
+        max_profiles: int = MAX_PROFILES,
     ) -> WriteResult:
         with self._transaction() as conn:
             claimed = conn.execute(
@@ -411,6 +429,7 @@ class SQLStore(CatalogSQL):
             ).rowcount
             if claimed != 1:  # a concurrent replay got there first; roll back, write nothing
                 raise Conflict(f"quarantine entry {entry.id} was replayed meanwhile", "ids")
+            self._gate(conn, [batch], max_profiles, now)
             applied = self._stored_product_items(conn, [batch])
             [inserted] = self._insert_events(conn, [batch.events])
             self._upsert_links(conn, batch.events)

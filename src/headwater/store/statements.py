@@ -4,9 +4,9 @@ insert, and IN lists kept to a bounded number of parameters."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from headwater.model.event import Batch, Context, Rejection
 
@@ -36,11 +36,23 @@ class Connection(Protocol):
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
 
 
+#: A query run for its rows: a store's own reads, or those of a transaction (`reader`).
+Read = Callable[[str, Sequence[object]], list[tuple[Any, ...]]]
+
+
+def reader(conn: Connection) -> Read:
+    """Reads inside the transaction `conn`: they see its writes and hold its locks."""
+    return lambda sql, params: list(conn.execute(sql, params).fetchall())
+
+
 def placeholders(values: Sequence[object]) -> str:
     return ", ".join("?" * len(values))
 
 
-def in_lists(values: Iterable[str]) -> Iterator[list[str]]:
+Key = TypeVar("Key", str, int)
+
+
+def in_lists(values: Iterable[Key]) -> Iterator[list[Key]]:
     """The distinct `values`, sorted, in lists of at most IN_CHUNK: one IN list each."""
     ordered = sorted(set(values))
     for at in range(0, len(ordered), IN_CHUNK):

@@ -36,6 +36,7 @@ _INSERT_EVENTS = (
     "RETURNING project_id, event_id, event_name, line"
 )
 _PRODUCTS_LOCK = 0x48575043  # 'HWPC'
+_PRIVACY_LOCK = 0x48575056  # 'HWPV'
 _IMPORT_WAIT = 600.0  # s: a second import in one process waits for the first's transaction
 _MIGRATION_LOCK = 0x68656164  # any constant: serializes `migrate` across processes
 
@@ -150,6 +151,21 @@ class PostgresStore(SQLStore):
     def _lock_products(self, conn: Connection, project_id: int) -> None:
         # Held to commit: an import chunk and a track batch never merge into one product at once.
         conn.execute("SELECT pg_advisory_xact_lock(?::int, ?::int)", (_PRODUCTS_LOCK, project_id))
+
+    def _lock_privacy(self, conn: Connection, project_ids: Sequence[int], exclusive: bool) -> None:
+        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        conn.execute(
+            f"SELECT {lock}(?::int, p::int) FROM unnest(?::bigint[]) AS p",
+            (_PRIVACY_LOCK, sorted(project_ids)),
+        )
+
+    def _erasing(self, conn: Connection) -> None:
+        """Nothing to do: see `_after_erasure`."""
+
+    def _after_erasure(self) -> dict[str, Any]:
+        """Nothing here: deleted rows stay in the data files until VACUUM reuses their space
+        (docs/privacy.md)."""
+        return {}
 
     def _insert_events(self, conn: Connection, batches: Sequence[Sequence[EventRow]]) -> list[int]:
         """COPY when nothing is stored yet (the common case, twice as fast); when a key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -13,6 +14,10 @@ from headwater.model.event import EVENT_COLUMNS, EventRow
 from headwater.store.sql import SQLStore
 from headwater.store.statements import Connection, insert_rows
 
+log = logging.getLogger("headwater.store")
+#: Indexes (and tables, for all their indexes) whose keys hold person identifiers.
+_IDENTIFIER_INDEXES = ("events_user", "events_profile", "events_another_user", "identity_links",
+                       "identity_splits", "consents")  # fmt: skip
 _INSERT_EVENTS = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
 _SKIP_STORED = "ON CONFLICT (project_id, event_id, event_name, line) DO NOTHING"
 
@@ -35,6 +40,10 @@ def connect(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
     conn.execute("PRAGMA foreign_keys=ON")
+    # Freed content is zeroed, so an erased person's data does not linger in free pages
+    # (issue 6). Explicit: the default depends on how SQLite was built. Measured cost on
+    # inserts: within noise.
+    conn.execute("PRAGMA secure_delete=ON")
     # Checkpoint every ~40 MB of WAL instead of 4 MB: index pages rewritten by many commits
     # are copied to the database once. Measured: +20% insert rate in 400-row transactions.
     conn.execute("PRAGMA wal_autocheckpoint=10000")
@@ -110,6 +119,30 @@ class SQLiteStore(SQLStore):
 
     def _lock_products(self, conn: Connection, project_id: int) -> None:
         """Nothing to do: BEGIN IMMEDIATE already excludes every other writer."""
+
+    def _lock_privacy(self, conn: Connection, project_ids: Sequence[int], exclusive: bool) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already excludes every other writer."""
+
+    def _erasing(self, conn: Connection) -> None:
+        """Rebuild the indexes that hold identifiers. secure_delete zeroes what a delete
+        frees, but index pages rebalanced by earlier inserts keep stale copies of moved
+        entries in their unused space (measured: 1-6 copies of an erased userId in 3 of 7
+        runs); fresh pages hold none."""
+        for index in _IDENTIFIER_INDEXES:
+            conn.execute(f"REINDEX {index}")
+
+    def _after_erasure(self) -> dict[str, Any]:
+        """Copy the WAL into the database file and truncate it: until then it still holds
+        the pages as they were before the erasure. A reader in the middle of a statement
+        blocks the truncation; each attempt waits up to the connection's busy timeout."""
+        with self._write_lock:
+            for _ in range(3):
+                busy, _, _ = self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy:
+                    return {"walCheckpoint": "complete"}
+        log.warning("erasure: the WAL could not be truncated (readers busy); erased pages "
+                    "stay in it until the next checkpoint")  # fmt: skip
+        return {"walCheckpoint": "busy"}
 
     def analyze_catalog(self) -> None:
         """Nothing to do: without statistics SQLite plans lookups by key on the key."""

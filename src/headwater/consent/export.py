@@ -1,0 +1,75 @@
+"""A person's complete data as one JSON document (issue 6): the answer to an access request.
+
+Everything but the events is computed first, so a person nobody used is NotFound before the
+first byte; the events follow a page at a time, so memory stays flat however many a person
+has. Account members (other people) are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from headwater.errors import NotFound
+from headwater.model.views import event_view
+from headwater.profiles import accounts, lookup
+from headwater.store.base import Store
+
+_CHUNK_BYTES = 64 * 1024
+
+
+def export(
+    store: Store, project_id: int, max_profiles: int, session_timeout_ms: int,
+    user_id: str | None, profile_id: str | None, now: int,
+) -> Iterator[bytes]:  # fmt: skip
+    """The document's bytes, in chunks; raises NotFound before yielding when nobody used
+    the identifier."""
+    found = lookup.profile(store, project_id, max_profiles, user_id, profile_id,
+                           session_timeout_ms, recent_sessions=None)  # fmt: skip
+    resolution, person = lookup.person_of(store, project_id, max_profiles, user_id, profile_id)
+    consents = lookup.consents_of(store, project_id, person)
+    head: dict[str, Any] = {
+        "exportedAt": now,
+        "person": {"id": person.id, "userIds": found["userIds"], "profileIds": found["profileIds"]},
+        "attributes": found["attributes"],
+        "attributeSources": found["attributeSources"],
+        "computed": found["computed"],
+        "identities": {
+            "userIds": found["userIds"],
+            "profileIds": found["profileIds"],
+            "history": [d.wire() for d in resolution.history.get(person.id, [])],
+        },
+        "sessions": found["sessions"],
+        "consents": {
+            "status": found["consents"],
+            "history": [c.view() for c in sorted(consents, key=lambda c: c.order)],
+        },
+        "accounts": [_account(store, project_id, max_profiles, a) for a in found["accounts"]],
+    }
+    return _chunks(head, lookup.events_of(store, project_id, person))
+
+
+def _account(store: Store, project_id: int, max_profiles: int, account_id: str) -> dict[str, Any]:
+    try:
+        view = accounts.account(store, project_id, max_profiles, account_id)
+    except NotFound:  # named on the person's events, but by no event of the account itself
+        return {"id": account_id}
+    view.pop("members")
+    return view
+
+
+def _chunks(head: dict[str, Any], events: Iterator[tuple[Any, ...]]) -> Iterator[bytes]:
+    buffer = bytearray(msgspec.json.encode(head)[:-1] + b',"events":[')
+    first = True
+    for row in events:
+        if not first:
+            buffer += b","
+        first = False
+        buffer += msgspec.json.encode(event_view(row))
+        if len(buffer) >= _CHUNK_BYTES:
+            yield bytes(buffer)
+            buffer.clear()
+    buffer += b"]}"
+    yield bytes(buffer)
