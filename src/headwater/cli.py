@@ -19,6 +19,8 @@ from headwater.catalog.imports import report as import_report
 from headwater.catalog.sources import feed_stream, is_url, open_path, open_url
 from headwater.clock import now_ms
 from headwater.config import Settings
+from headwater.consent import export as exporting
+from headwater.consent import requests
 from headwater.errors import HeadwaterError
 from headwater.ingest.replay import replay_pending
 from headwater.model.views import quarantine_view
@@ -487,3 +489,125 @@ def list_imports(
         records = store.list_imports(found.id, None, limit)
     for record in records:
         click.echo(json.dumps(import_report(record)))
+
+
+@main.group(name="consent")
+def consent_group() -> None:
+    """Which consent categories a project requires before it stores a person's events."""
+
+
+@consent_group.command(name="require")
+@database_options
+@click.option("--org", required=True)
+@click.option("--project", required=True)
+@click.argument("categories", nargs=-1)
+def require_consent(
+    db: str | None, database_url: str | None, org: str, project: str, categories: tuple[str, ...]
+) -> None:
+    """Require exactly CATEGORIES (none: enforcement off). From the next batch on, events of
+    a person who rejected one of them, or whose consent expired, are not stored."""
+    with _store(db, database_url) as (_, store):
+        found = _project(store, org, project)
+        store.set_required_categories(found.id, categories, now_ms())
+        required = store.required_categories(found.id)
+    click.echo(f"required: {', '.join(required)}" if required else "required: none")
+
+
+@consent_group.command(name="required")
+@database_options
+@click.option("--org", required=True)
+@click.option("--project", required=True)
+def required_consent(db: str | None, database_url: str | None, org: str, project: str) -> None:
+    """Print the required categories, one per line."""
+    with _store(db, database_url) as (_, store):
+        required = store.required_categories(_project(store, org, project).id)
+    for category in required:
+        click.echo(category)
+
+
+@main.group(name="privacy")
+def privacy_group() -> None:
+    """Access and erasure requests for one person, by any of their identifiers."""
+
+
+def _identifier(user_id: str | None, profile_id: str | None) -> None:
+    if (user_id is None) == (profile_id is None):
+        raise click.UsageError("give exactly one of --user-id or --profile-id")
+
+
+def person_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option("--profile-id", help="The person by a profileId.")(command)
+    command = click.option("--user-id", help="The person by a userId.")(command)
+    command = click.option("--project", required=True)(command)
+    return click.option("--org", required=True)(command)
+
+
+@privacy_group.command(name="export")
+@database_options
+@person_options
+def export_person(
+    db: str | None, database_url: str | None, org: str, project: str,
+    user_id: str | None, profile_id: str | None,
+) -> None:  # fmt: skip
+    """Print everything stored about the person as one JSON document (events, attributes,
+    identities, sessions, consents, accounts)."""
+    _identifier(user_id, profile_id)
+    with _store(db, database_url) as (settings, store):
+        found = _project(store, org, project)
+        chunks = exporting.export(
+            store, found.id, settings.max_profiles_per_person,
+            settings.session_timeout_minutes * 60_000, user_id, profile_id, now_ms(),
+        )  # fmt: skip
+        out = sys.stdout.buffer
+        for chunk in chunks:
+            out.write(chunk)
+        out.write(b"\n")
+        out.flush()
+
+
+def interactive() -> bool:
+    """Whether a person can answer a prompt (standard input is a terminal)."""
+    return sys.stdin.isatty()
+
+
+@privacy_group.command(name="erase")
+@database_options
+@person_options
+@click.option(
+    "--suppress", is_flag=True, help="Also refuse every later event naming the identifiers."
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def erase_person(
+    db: str | None, database_url: str | None, org: str, project: str,
+    user_id: str | None, profile_id: str | None, suppress: bool, yes: bool,
+) -> None:  # fmt: skip
+    """Erase the person: events, attributes, identities, sessions, consents and quarantined
+    items naming them. Only a record that an erasure happened, and when, is kept. Asks for
+    confirmation unless --yes; without a terminal and without --yes it refuses."""
+    _identifier(user_id, profile_id)
+    if not yes and not interactive():
+        raise click.UsageError("no terminal to confirm on: pass --yes to erase")
+    with _store(db, database_url) as (settings, store):
+        found = _project(store, org, project)
+        limit = settings.max_profiles_per_person
+        if not yes:
+            _, person = lookup.person_of(store, found.id, limit, user_id, profile_id)
+            click.echo(f"Person {person.id}: userIds {', '.join(person.user_ids) or '-'}; "
+                       f"profileIds {', '.join(person.profile_ids) or '-'}")  # fmt: skip
+            what = "Erase everything stored about this person"
+            click.confirm(f"{what}{' and suppress their identifiers' * suppress}?", abort=True)
+        report = requests.erase(store, found.id, limit, user_id, profile_id, suppress, "cli")
+    click.echo(json.dumps(report))
+
+
+@privacy_group.command(name="erasures")
+@database_options
+@click.option("--org", required=True)
+@click.option("--project", required=True)
+def list_erasures(db: str | None, database_url: str | None, org: str, project: str) -> None:
+    """Print every erasure of the project (when, who asked, what it removed), one JSON per
+    line."""
+    with _store(db, database_url) as (_, store):
+        erasures = store.list_erasures(_project(store, org, project).id)
+    for erasure in erasures:
+        click.echo(json.dumps(erasure))
