@@ -33,7 +33,7 @@ ACTIONS = ("accept", "reject")
 MILLISECONDS_ABOVE = 10**12  # a larger epoch number is milliseconds (year 2001 on)
 EARLIEST_S = EARLIEST_MS // 1000
 LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: a validUntil past it is a bug
-#: Fields kept as they came, beside any field the wire does not define (nothing is dropped).
+#: Optional fields that must be strings; these and any others are kept as sent.
 TEXT_FIELDS = ("email", "message", "reason", "method", "source")
 _KNOWN = {"action", "timestamp", "validUntil", "category", "userId", "profileId", "sourceId"}
 

@@ -21,6 +21,8 @@ from headwater.identity.resolve import Person
 from headwater.model.rules import is_identity
 
 ACCEPTED, REJECTED, EXPIRED = "accepted", "rejected", "expired"
+#: Optional fields of the wire (reference §7), shown beside the record's own.
+DETAILS = ("email", "message", "reason", "method", "deviceInfo", "source")
 _FOREVER = 2**63
 
 #: `consents` columns in the order `Consent` takes them.
@@ -58,6 +60,9 @@ class Consent:
         return ACCEPTED if self.action == "accept" else REJECTED
 
     def view(self) -> dict[str, Any]:
+        """The record as the API shows it; fields the wire does not define under `extra`."""
+        details = msgspec.json.decode(self.details)
+        kept = {name: details.pop(name) for name in DETAILS if name in details}
         return {
             "id": self.id,
             "action": self.action,
@@ -68,7 +73,8 @@ class Consent:
             "profileId": self.profile_id,
             "sourceId": self.source_id,
             "receivedAt": self.received_at,
-            **msgspec.json.decode(self.details),
+            **kept,
+            **({"extra": details} if details else {}),
         }
 
 
@@ -101,7 +107,7 @@ def status(consents: Iterable[Consent], now: int) -> dict[str, Any]:
     decided = latest(consents)
 
     def entry(consent: Consent | None) -> dict[str, Any] | None:
-        return None if consent is None else {"status": consent.state(now), **consent.view()}
+        return None if consent is None else {**consent.view(), "status": consent.state(now)}
 
     categories = sorted(c for c in decided if c is not None)
     return {
