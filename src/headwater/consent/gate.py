@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from headwater.catalog.track import is_product
-from headwater.consent import suppress
 from headwater.consent.status import Consent, refused_category
 from headwater.identity.links import PROFILE, USER
 from headwater.identity.resolve import Person, Resolution
@@ -54,14 +53,12 @@ def person_of(resolution: Resolution, row: EventRow) -> Person | None:
 class Gate:
     def __init__(
         self,
-        salt: str | None,
-        suppressed: set[str],
+        suppressed: set[tuple[str, str]],
         required: Sequence[str],
         resolution: Resolution | None,
         decided: dict[str, dict[str | None, Consent]],
     ) -> None:
-        self._salt = salt
-        self._suppressed = suppressed
+        self._suppressed = suppressed  # (kind, identifier) of the batch's suppressed ones
         self._required = required
         self._resolution = resolution
         self._decided = decided  # person id → category → deciding record
@@ -80,9 +77,9 @@ class Gate:
             batch.refuse(refused)
 
     def _check(self, row: EventRow, now: int) -> tuple[str, str, str] | None:
-        if self._suppressed and self._salt is not None:
+        if self._suppressed:
             for field, kind, value in identifiers(row):
-                if suppress.digest(self._salt, kind, value) in self._suppressed:
+                if (kind, value) in self._suppressed:
                     return field, f"not stored: this {field} belongs to an erased person " \
                         "and is suppressed", "suppressed"  # fmt: skip
         if not self._required or self._resolution is None:

@@ -180,17 +180,17 @@ class PrivacySQL(abc.ABC):
                 continue
             mine = [b for b in batches if b.ctx.project_id == project_id and b.events]
             rows = [row for b in mine for row in b.events]
-            suppressed: set[str] = set()
+            suppressed: set[tuple[str, str]] = set()
             if policy.suppressed and policy.salt:
-                salt = policy.salt
-                digests = {suppress.digest(salt, kind, value)
-                           for row in rows for _, kind, value in gate.identifiers(row)}  # fmt: skip
-                suppressed = self._suppressed(read, project_id, digests)
+                named = {(kind, value) for row in rows for _, kind, value in gate.identifiers(row)}
+                digests = {suppress.digest(policy.salt, *pair): pair for pair in named}
+                found = self._suppressed(read, project_id, set(digests))
+                suppressed = {digests[digest] for digest in found}
             resolution: Resolution | None = None
             decided: dict[str, dict[str | None, Consent]] = {}
             if policy.required:
                 resolution, decided = self._decided(read, project_id, rows, max_profiles)
-            check = gate.Gate(policy.salt, suppressed, policy.required, resolution, decided)
+            check = gate.Gate(suppressed, policy.required, resolution, decided)
             for batch in mine:
                 check.apply(batch, batch.ctx.received_at if now is None else now)
 
