@@ -591,7 +591,9 @@ def erase_person(
         found = _project(store, org, project)
         limit = settings.max_profiles_per_person
         if not yes:
-            _, person = lookup.person_of(store, found.id, limit, user_id, profile_id)
+            resolution, person = lookup.person_of(store, found.id, limit, user_id, profile_id)
+            if not suppress:  # nothing to confirm for nobody
+                lookup.require_used(store, found.id, resolution, person)
             click.echo(f"Person {person.id}: userIds {', '.join(person.user_ids) or '-'}; "
                        f"profileIds {', '.join(person.profile_ids) or '-'}")  # fmt: skip
             what = "Erase everything stored about this person"

@@ -40,22 +40,38 @@ class Mentions:
 
     def __init__(self, identifiers: Iterable[str]) -> None:
         self._ids = frozenset(identifiers)
-        # As sent, or JSON-escaped (a client may escape quotes or any non-ASCII character).
-        forms = {i for i in self._ids} | {json.dumps(i)[1:-1] for i in self._ids}
-        ordered = sorted(forms, key=len, reverse=True)
+        ordered = sorted(self._ids, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def named_in(self, raw: str) -> bool:
         """True when `raw` holds one of the identifiers as a whole JSON value (or, when it
-        is not JSON at all, anywhere: what cannot be read cannot be shown to be someone
-        else's)."""
-        if self._pattern is None or not self._pattern.search(raw):
+        is not JSON at all, anywhere, however escaped: what cannot be read cannot be shown
+        to be someone else's)."""
+        if self._pattern is None:
+            return False
+        # Text without escapes holds an identifier only as written: skip the parse. With
+        # escapes, any escape of any character may spell it (\/, \u00EB, \u003c, ...).
+        if "\\" not in raw and not self._pattern.search(raw):
             return False
         try:
             document = json.loads(raw)
         except ValueError:
-            return True
+            return bool(self._pattern.search(raw) or self._pattern.search(_unescaped(raw)))
         return any(value in self._ids for value in _scalars(document))
+
+
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|(.))", re.DOTALL)
+_SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
+
+
+def _unescaped(text: str) -> str:
+    """JSON string escapes decoded, in text that is not JSON as a whole."""
+
+    def one(match: re.Match[str]) -> str:
+        code, char = match.groups()
+        return chr(int(code, 16)) if code else _SIMPLE.get(char, char)
+
+    return _ESCAPE.sub(one, text)
 
 
 def _scalars(document: Any) -> Iterable[str]:

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from headwater.errors import NotFound
+from headwater.identity.resolve import Decision, Person
 from headwater.model.views import event_view
 from headwater.profiles import accounts, lookup
 from headwater.store.base import Store
@@ -39,7 +40,7 @@ def export(
         "identities": {
             "userIds": found["userIds"],
             "profileIds": found["profileIds"],
-            "history": [d.wire() for d in resolution.history.get(person.id, [])],
+            "history": [_own(d, person) for d in resolution.history.get(person.id, [])],
         },
         "sessions": found["sessions"],
         "consents": {
@@ -49,6 +50,20 @@ def export(
         "accounts": [_account(store, project_id, max_profiles, a) for a in found["accounts"]],
     }
     return _chunks(head, lookup.events_of(store, project_id, person))
+
+
+def _own(decision: Decision, person: Person) -> dict[str, Any]:
+    """A decision of the identity history as the person may see it: another person's
+    identifier (a shared device's later user, a split-off alias) is not theirs to see, so
+    it shows as null, and so does the event that names it."""
+    mine = set(person.user_ids) | set(person.profile_ids)
+    shown = [i if i in mine else None for i in decision.identifiers]
+    entry: dict[str, Any] = {"type": decision.type, "identifiers": shown,
+                             "timestamp": decision.link.timestamp}  # fmt: skip
+    if None not in shown:
+        entry |= {"eventId": decision.link.event_id, "line": decision.link.line,
+                  "message": decision.message}  # fmt: skip
+    return entry
 
 
 def _account(store: Store, project_id: int, max_profiles: int, account_id: str) -> dict[str, Any]:

@@ -167,10 +167,10 @@ class PrivacySQL(abc.ABC):
     def _gate(
         self, conn: Connection, batches: Sequence[Batch], max_profiles: int, now: int | None = None
     ) -> None:
-        """Move every event the gate refuses from its batch to `batch.refused`, reading
-        inside the write transaction `conn` (consent/gate.py). Consent expiry is judged at
-        `now`, by default each batch's receive time."""
-        projects = sorted({b.ctx.project_id for b in batches if b.events})
+        """Move every event and invalid item the gate refuses from its batch to
+        `batch.refused`, reading inside the write transaction `conn` (consent/gate.py).
+        Consent expiry is judged at `now`, by default each batch's receive time."""
+        projects = sorted({b.ctx.project_id for b in batches if b.events or b.rejected})
         if not projects:
             return
         self._lock_privacy(conn, projects, exclusive=False)
@@ -178,32 +178,34 @@ class PrivacySQL(abc.ABC):
         for project_id, policy in self._policies(read, projects).items():
             if not policy.required and not policy.suppressed:
                 continue
-            mine = [b for b in batches if b.ctx.project_id == project_id and b.events]
-            rows = [row for b in mine for row in b.events]
+            mine = [b for b in batches if b.ctx.project_id == project_id]
+            named = [who for b in mine for who in gate.whos(b)]
             suppressed: set[tuple[str, str]] = set()
             if policy.suppressed and policy.salt:
-                named = {(kind, value) for row in rows for _, kind, value in gate.identifiers(row)}
-                digests = {suppress.digest(policy.salt, *pair): pair for pair in named}
+                pairs = {(kind, value) for who in named for _, kind, value in gate.identifiers(who)}
+                digests = {suppress.digest(policy.salt, *pair): pair for pair in pairs}
                 found = self._suppressed(read, project_id, set(digests))
                 suppressed = {digests[digest] for digest in found}
             resolution: Resolution | None = None
             decided: dict[str, dict[str | None, Consent]] = {}
             if policy.required:
-                resolution, decided = self._decided(read, project_id, rows, max_profiles)
+                rows = [row for b in mine for row in b.events]
+                resolution, decided = self._decided(read, project_id, named, rows, max_profiles)
             check = gate.Gate(suppressed, policy.required, resolution, decided)
             for batch in mine:
                 check.apply(batch, batch.ctx.received_at if now is None else now)
 
     def _decided(
-        self, read: Read, project_id: int, rows: Sequence[EventRow], max_profiles: int
-    ) -> tuple[Resolution, dict[str, dict[str | None, Consent]]]:
-        """Who the rows' persons are (counting the links the rows draw themselves), and
-        each one's deciding consent record per category."""
-        users = {row.user_id for row in rows if is_identity(row.user_id)}
-        profiles = {row.profile_id for row in rows if is_identity(row.profile_id)}
+        self, read: Read, project_id: int, named: Sequence[gate.Who], rows: Sequence[EventRow],
+        max_profiles: int,
+    ) -> tuple[Resolution, dict[str, dict[str | None, Consent]]]:  # fmt: skip
+        """Who the persons `named` are (counting the links the batch's `rows` draw
+        themselves), and each one's deciding consent record per category."""
+        users = {who.user_id for who in named if is_identity(who.user_id)}
+        profiles = {who.profile_id for who in named if is_identity(who.profile_id)}
         links = self.identity_links(project_id, users, profiles, read) + links_of(rows)
         resolution = resolve(links, max_profiles, self.splits(project_id, read))
-        people = gate.persons(resolution, rows)
+        people = gate.persons(resolution, named)
         consents = self.consents_of(
             project_id,
             {u for p in people for u in p.user_ids},
