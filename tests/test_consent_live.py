@@ -171,19 +171,24 @@ def test_the_later_record_decides_whatever_the_arrival_order(
     assert found["status"]["categories"]["analytics"]["status"] == "accepted"
 
 
-def test_a_grant_in_the_same_second_as_a_revoke_does_not_override_it(
-    server: LiveServer, wire: Wire, reader: httpx.Client
+@pytest.mark.parametrize(("first", "then"), [("revoke", "grant"), ("grant", "revoke")])
+def test_of_two_decisions_in_one_second_the_later_received_wins(
+    server: LiveServer, wire: Wire, reader: httpx.Client, first: str, then: str
 ) -> None:
-    # The SDK sends whole seconds, so a grant 800 ms after a revoke carries the same
-    # timestamp; the documented tie rule (consent/status.py) keeps the reject.
+    # The SDK sends whole seconds, so a decision 800 ms after another carries the same
+    # timestamp; the one received later is the person's latest decision (consent/status.py).
     user_id = user()
     with sdk(server) as client:
-        client.consent.revoke(user_id=user_id, category="analytics", timestamp=REVOKED_MS - 900)
-        client.consent.grant(user_id=user_id, category="analytics", timestamp=REVOKED_MS - 100)
+        getattr(client.consent, first)(user_id=user_id, category="analytics",
+                                       timestamp=REVOKED_MS - 900)  # fmt: skip
+        getattr(client.consent, then)(user_id=user_id, category="analytics",
+                                      timestamp=REVOKED_MS - 100)  # fmt: skip
     assert [b["timestamp"] for b in sent_bodies(wire)] == [REVOKED_S, REVOKED_S]
     found = consents(reader, server, userId=user_id)
-    assert found["status"]["categories"]["analytics"]["status"] == "rejected"
-    assert [r["action"] for r in found["history"]] == ["reject", "accept"]
+    expected = "accepted" if then == "grant" else "rejected"
+    assert found["status"]["categories"]["analytics"]["status"] == expected
+    actions = {"grant": "accept", "revoke": "reject"}
+    assert [r["action"] for r in found["history"]] == [actions[then], actions[first]]
 
 
 # -- 2. grant by profileId, then identify ---------------------------------------------------

@@ -1,9 +1,12 @@
 """A person's consent: their history, and the current status per category. Pure functions.
 
 - A record without a category is a *general* decision: it counts for every category.
-- The status of a category is its latest record, general ones included, by consent time;
-  ties go to `reject`, then to the later `validUntil`, then to the record's digest, so the
-  answer never depends on the order records arrived in (invariant 5).
+- The status of a category is its latest record, general ones included, by consent time.
+  Clients send whole seconds, so a person who revokes and grants again within one second
+  sends two records of the same time: the one received later is the later decision. Only
+  then (the same time, received in the same millisecond) do `reject`, the later
+  `validUntil` and the record's digest decide, so the answer is always the same for the
+  same stored records.
 - A record past its `validUntil` counts as no consent: its status is `expired`.
 - A consent belongs to the person of its userId, else to the person of its profileId (the
   rule events follow).
@@ -49,10 +52,11 @@ class Consent:
     digest: str
 
     @property
-    def order(self) -> tuple[int, bool, int, str]:
-        """Which of two records decides: the later, then reject, then the longer-lived."""
+    def order(self) -> tuple[int, int, bool, int, str]:
+        """Which of two records decides: the later decided, then the later received, then
+        reject, then the longer-lived."""
         until = _FOREVER if self.valid_until is None else self.valid_until
-        return (self.timestamp, self.action == "reject", until, self.digest)
+        return (self.timestamp, self.received_at, self.action == "reject", until, self.digest)
 
     def state(self, now: int) -> str:
         if self.valid_until is not None and self.valid_until <= now:
