@@ -328,7 +328,7 @@ def quarantine_group() -> None:
 @click.option("--project", required=True)
 @click.option(
     "--status",
-    type=click.Choice(["pending", "replayed", "all"]),
+    type=click.Choice(["pending", "replayed", "refused", "all"]),
     default="pending",
     show_default=True,
 )

@@ -65,7 +65,7 @@ def _filter(params: Any, name: str, max_length: int) -> str | None:
 def page_limit(value: str | None, default: int = 100) -> int:
     if value is None:
         return default
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_LIMIT:
         raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}", "limit")
     return int(value)
 

@@ -14,7 +14,7 @@ from headwater.ingest.replay import replay_pending
 from headwater.model.views import decode_cursor, encode_cursor, quarantine_view
 from headwater.model.wire import NULL
 
-STATUSES = ("pending", "replayed", "all")
+STATUSES = ("pending", "replayed", "refused", "all")
 
 
 class ReplayRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -94,7 +94,7 @@ def open_url(url: str, timeout: float) -> tuple[Readable, int | None, bool]:
     length = response.headers.get("Content-Length")
     encoding = (response.headers.get("Content-Encoding") or "").lower()
     gz = encoding in ("gzip", "x-gzip") or urllib.parse.urlsplit(url).path.endswith(".gz")
-    return response, int(length) if length and length.isdigit() else None, gz
+    return response, int(length) if length and length.isascii() and length.isdigit() else None, gz
 
 
 class _HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):

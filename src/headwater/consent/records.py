@@ -99,8 +99,10 @@ def parse_consent(
         timestamp = epoch_ms("timestamp", fields["timestamp"], max_string_length)
         check_time_bounds(timestamp, received_ms, max_skew_seconds)
     valid_until = _valid_until(fields.get("validUntil"), timestamp, max_string_length)
-    for name in TEXT_FIELDS:
-        text(name)
+    for name in TEXT_FIELDS:  # any length: the body size bounds them (consent texts are long)
+        value = fields.get(name)
+        if value is not None and not isinstance(value, str):
+            raise Invalid(name, f"must be a string, got {type(value).__name__}", "type")
     details = {name: value for name, value in fields.items() if name not in _KNOWN}
     return ConsentRecord(
         user_id, profile_id, source_id, category, action, timestamp, valid_until, details
@@ -147,7 +149,8 @@ def _number(path: str, value: Any) -> int | float | None:
         raise Invalid(path, "must be a finite number", path)
     if isinstance(value, str):
         digits = value.strip()
-        return int(digits) if digits.lstrip("-").isdigit() and len(digits) < 20 else None
+        ascii_digits = digits.isascii() and digits.lstrip("-").isdigit()  # "²".isdigit() is True
+        return int(digits) if ascii_digits and len(digits) < 20 else None
     return value
 
 

@@ -18,6 +18,7 @@ from headwater.clock import now_ms
 from headwater.config import Settings
 from headwater.errors import BadRequest, Conflict, NotFound
 from headwater.ingest import normalize
+from headwater.metrics import METRICS
 from headwater.model import rules
 from headwater.model.event import Batch, Context, raw_text
 from headwater.store.base import QuarantineEntry, Store
@@ -143,5 +144,7 @@ def _replay(
         report.replayed += 1
         report.refused += [{"id": entry.id, "path": r.path, "message": r.message}
                            for r in batch.refused]  # fmt: skip
+        for refusal in batch.refused:
+            METRICS.refused.labels(refusal.reason).inc()
         report.accepted += result.accepted
         report.duplicates += result.duplicates

@@ -84,7 +84,7 @@ def parse_timestamp(value: int | float | str, max_length: int) -> int:
     text = value.strip()
     if len(text) > max_length:
         raise Invalid("timestamp", f"must be at most {max_length} characters", "length")
-    if text.lstrip("-").isdigit():
+    if text.isascii() and text.lstrip("-").isdigit():  # "²".isdigit() is True
         return int(text)
     try:
         moment = dt.datetime.fromisoformat(text)

@@ -430,6 +430,11 @@ class SQLStore(CatalogSQL, PrivacySQL):
             if claimed != 1:  # a concurrent replay got there first; roll back, write nothing
                 raise Conflict(f"quarantine entry {entry.id} was replayed meanwhile", "ids")
             self._gate(conn, [batch], max_profiles, now)
+            if batch.refused:  # refused content is stored nowhere: the entry forgets it
+                status = "replayed" if batch.events else "refused"
+                conn.execute(
+                    "UPDATE quarantine SET status = ?, raw = '' WHERE id = ?", (status, entry.id)
+                )
             applied = self._stored_product_items(conn, [batch])
             [inserted] = self._insert_events(conn, [batch.events])
             self._upsert_links(conn, batch.events)
