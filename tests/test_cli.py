@@ -122,7 +122,13 @@ def test_quarantine_list_and_replay(tmp_path: Path) -> None:
         input='{"userId": "1"}',
     )
     assert code == 0, out
-    assert json.loads(out) == {"replayed": 1, "accepted": 1, "duplicates": 0, "failed": [], "refused": []}
+    assert json.loads(out) == {
+        "replayed": 1,
+        "accepted": 1,
+        "duplicates": 0,
+        "failed": [],
+        "refused": [],
+    }
 
     code, out = run("quarantine", "list", "--db", db, "--org", "acme", "--project", "nope")
     assert code == 1 and "project acme/nope not found" in out
