@@ -227,6 +227,18 @@ def revoke_key(db: str | None, database_url: str | None, prefix: str) -> None:
     click.echo(f"revoked {prefix.partition('.')[0]}")
 
 
+def _identifier(user_id: str | None, profile_id: str | None) -> None:
+    if (user_id is None) == (profile_id is None):
+        raise click.UsageError("give exactly one of --user-id or --profile-id")
+
+
+def person_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option("--profile-id", help="The person by a profileId.")(command)
+    command = click.option("--user-id", help="The person by a userId.")(command)
+    command = click.option("--project", required=True)(command)
+    return click.option("--org", required=True)(command)
+
+
 @main.group(name="profile")
 def profile_group() -> None:
     """Unified profiles."""
@@ -234,10 +246,7 @@ def profile_group() -> None:
 
 @profile_group.command(name="show")
 @database_options
-@click.option("--org", required=True)
-@click.option("--project", required=True)
-@click.option("--user-id", help="Find the person by a userId.")
-@click.option("--profile-id", help="Find the person by a profileId (device or browser).")
+@person_options
 def show_profile(
     db: str | None,
     database_url: str | None,
@@ -247,8 +256,7 @@ def show_profile(
     profile_id: str | None,
 ) -> None:
     """Print the person's profile as JSON (the same as GET …/profiles/lookup)."""
-    if (user_id is None) == (profile_id is None):
-        raise click.UsageError("give exactly one of --user-id or --profile-id")
+    _identifier(user_id, profile_id)
     with _store(db, database_url) as (settings, store):
         found = _project(store, org, project)
         person = lookup.profile(
@@ -528,18 +536,6 @@ def required_consent(db: str | None, database_url: str | None, org: str, project
 @main.group(name="privacy")
 def privacy_group() -> None:
     """Access and erasure requests for one person, by any of their identifiers."""
-
-
-def _identifier(user_id: str | None, profile_id: str | None) -> None:
-    if (user_id is None) == (profile_id is None):
-        raise click.UsageError("give exactly one of --user-id or --profile-id")
-
-
-def person_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    command = click.option("--profile-id", help="The person by a profileId.")(command)
-    command = click.option("--user-id", help="The person by a userId.")(command)
-    command = click.option("--project", required=True)(command)
-    return click.option("--org", required=True)(command)
 
 
 @privacy_group.command(name="export")

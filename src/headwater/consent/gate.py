@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from headwater.catalog.track import is_product
-from headwater.consent.status import Consent, refused_category
+from headwater.consent.status import Consent, latest, refused_category
 from headwater.identity.links import PROFILE, USER
 from headwater.identity.resolve import Person, Resolution
 from headwater.model.event import Batch, EventRow, Rejection
@@ -179,6 +179,20 @@ def _refusal(
     if group is not None and item is None:
         path = f"track[{group}].payload"
     return Rejection(group, item, path, message, reason, "", event_name, type_, line)
+
+
+def decided(
+    resolution: Resolution, people: Iterable[Person], consents: Iterable[Consent]
+) -> dict[str, dict[str | None, Consent]]:
+    """Person id → category → deciding record, for `people`: each record goes to the person
+    it belongs to (its userId's, else its profileId's), in one pass."""
+    wanted = {p.id for p in people}
+    owned: dict[str, list[Consent]] = {}
+    for consent in consents:
+        owner = person_of(resolution, Who(consent.user_id, consent.profile_id, None))
+        if owner is not None and owner.id in wanted:
+            owned.setdefault(owner.id, []).append(consent)
+    return {person_id: latest(records) for person_id, records in owned.items()}
 
 
 def persons(resolution: Resolution, named: Iterable[Who]) -> set[Person]:

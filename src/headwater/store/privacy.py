@@ -18,13 +18,20 @@ import msgspec
 
 from headwater.consent import erase, gate, suppress
 from headwater.consent.records import ConsentRecord
-from headwater.consent.status import CONSENT_COLUMNS, Consent, latest, owned_by
+from headwater.consent.status import CONSENT_COLUMNS, Consent
 from headwater.errors import BadRequest
 from headwater.identity.links import PROFILE, USER, Link, links_of
 from headwater.identity.resolve import Person, Resolution, resolve
 from headwater.model.event import Batch, EventRow
 from headwater.model.rules import is_identity
-from headwater.store.statements import Connection, Read, in_lists, placeholders, reader
+from headwater.store.statements import (
+    Connection,
+    Read,
+    in_lists,
+    matching,
+    placeholders,
+    reader,
+)
 
 _INSERT_CONSENT = (
     "INSERT INTO consents (project_id, digest, user_id, profile_id, source_id, category, "
@@ -42,8 +49,16 @@ class Policy:
     suppressed: int = 0
     salt: str | None = None
 
+    @classmethod
+    def of(cls, required: str, suppressed: int, salt: str) -> Policy:
+        """From a `privacy_policies` row's columns."""
+        return cls(tuple(msgspec.json.decode(required)), suppressed, salt)
+
 
 class PrivacySQL(abc.ABC):
+    #: Whether the backend takes array parameters (`statements.matching`).
+    arrays: bool = False
+
     @abc.abstractmethod
     def _transaction(self) -> AbstractContextManager[Connection]: ...
 
@@ -116,11 +131,10 @@ class PrivacySQL(abc.ABC):
         read = read or self._read
         found: dict[int, Consent] = {}
         for column, values in (("user_id", users), ("profile_id", profiles)):
-            for chunk in in_lists(values):
+            for condition, params in matching(column, values, self.arrays):
                 rows = read(
-                    f"SELECT {CONSENT_COLUMNS} FROM consents WHERE project_id = ? "
-                    f"AND {column} IN ({placeholders(chunk)})",
-                    [project_id, *chunk],
+                    f"SELECT {CONSENT_COLUMNS} FROM consents WHERE project_id = ? AND {condition}",
+                    [project_id, *params],
                 )
                 found.update((row[0], Consent(*row)) for row in rows)
         return [found[i] for i in sorted(found)]
@@ -142,6 +156,13 @@ class PrivacySQL(abc.ABC):
                 (project_id, text, suppress.new_salt(), now),
             )
 
+    def _locked_policies(self, conn: Connection, project_ids: Sequence[int]) -> dict[int, Policy]:
+        """The projects' policies, holding their privacy locks shared: what every write
+        transaction starts with. A backend may do both in one statement (each statement of
+        the writer can wait a GIL switch interval under load: measured)."""
+        self._lock_privacy(conn, project_ids, exclusive=False)
+        return self._policies(reader(conn), project_ids)
+
     def _policies(self, read: Read, project_ids: Iterable[int]) -> dict[int, Policy]:
         ids = sorted(set(project_ids))
         rows = read(
@@ -149,15 +170,14 @@ class PrivacySQL(abc.ABC):
             f"WHERE project_id IN ({placeholders(ids)})",
             ids,
         )
-        return {p: Policy(tuple(msgspec.json.decode(r)), n, s) for p, r, n, s in rows}
+        return {p: Policy.of(r, n, s) for p, r, n, s in rows}
 
     def _suppressed(self, read: Read, project_id: int, digests: set[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in in_lists(digests):
+        for condition, params in matching("digest", digests, self.arrays):
             rows = read(
-                "SELECT digest FROM suppressions WHERE project_id = ? "
-                f"AND digest IN ({placeholders(chunk)})",
-                [project_id, *chunk],
+                f"SELECT digest FROM suppressions WHERE project_id = ? AND {condition}",
+                [project_id, *params],
             )
             found.update(d for (d,) in rows)
         return found
@@ -173,9 +193,8 @@ class PrivacySQL(abc.ABC):
         projects = sorted({b.ctx.project_id for b in batches if b.events or b.rejected})
         if not projects:
             return
-        self._lock_privacy(conn, projects, exclusive=False)
         read = reader(conn)
-        for project_id, policy in self._policies(read, projects).items():
+        for project_id, policy in self._locked_policies(conn, projects).items():
             if not policy.required and not policy.suppressed:
                 continue
             mine = [b for b in batches if b.ctx.project_id == project_id]
@@ -212,8 +231,7 @@ class PrivacySQL(abc.ABC):
             {a for p in people for a in p.profile_ids},
             read,
         )
-        decided = {p.id: latest(c for c in consents if owned_by(p, c)) for p in people}
-        return resolution, decided
+        return resolution, gate.decided(resolution, people, consents)
 
     # -- erasure -------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from headwater.store.statements import (
     Connection,
     Read,
     in_lists,
+    matching,
     placeholders,
     quarantine_rows,
 )
@@ -389,11 +390,10 @@ class SQLStore(CatalogSQL, PrivacySQL):
         self, read: Read, project_id: int, kind: str, side: str, values: set[str]
     ) -> list[Link]:
         found: list[Link] = []
-        for chunk in in_lists(values):
+        for condition, params in matching(side, values, self.arrays):
             rows = read(
-                f"{SELECT_LINKS} WHERE project_id = ? AND kind = ? "
-                f"AND {side} IN ({placeholders(chunk)})",
-                [project_id, kind, *chunk],
+                f"{SELECT_LINKS} WHERE project_id = ? AND kind = ? AND {condition}",
+                [project_id, kind, *params],
             )
             found += [Link(*r) for r in rows]
         return found

@@ -59,6 +59,23 @@ def in_lists(values: Iterable[Key]) -> Iterator[list[Key]]:
         yield ordered[at : at + IN_CHUNK]
 
 
+def matching(
+    column: str, values: Iterable[Key], arrays: bool
+) -> Iterator[tuple[str, list[object]]]:
+    """`column` equal to any of `values`, as (SQL condition, its parameters): one array
+    parameter where the backend has arrays (PostgreSQL: one statement whose text, and so
+    whose plan, does not change with the number of values), else IN lists of at most
+    IN_CHUNK values each."""
+    if arrays:
+        distinct = sorted(set(values))
+        if distinct:
+            kind = "bigint" if isinstance(distinct[0], int) else "text"
+            yield f"{column} = ANY(?::{kind}[])", [distinct]
+        return
+    for chunk in in_lists(values):
+        yield f"{column} IN ({placeholders(chunk)})", list(chunk)
+
+
 def quarantine_row(ctx: Context, r: Rejection, kind: str = "event") -> tuple[object, ...]:
     """A rejection as a row of INSERT_QUARANTINE; `kind` "product" for a feed's product."""
     return (ctx.project_id, ctx.source_id, ctx.key_prefix, ctx.received_at, r.group, r.item,

@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from headwater.errors import StoreDataError, StoreError, StoreUnavailable
 from headwater.model.event import EVENT_COLUMNS, EventRow
+from headwater.store.privacy import Policy
 from headwater.store.sql import SQLStore
 from headwater.store.statements import Connection
 
@@ -103,6 +104,7 @@ class PostgresStore(SQLStore):
     # psycopg caches the conversion of queries up to 4,096 bytes; a longer multi-row insert
     # was converted anew on every run (41% of a catalog import's client time, measured).
     statement_chars = 4000
+    arrays = True
 
     def __init__(self, url: str, min_size: int = 1, max_size: int = 10, timeout: float = 5.0):
         # Writes get a connection of their own, so readers can never starve the writer, and
@@ -161,6 +163,18 @@ class PostgresStore(SQLStore):
 
     def _erasing(self, conn: Connection) -> None:
         """Nothing to do: see `_after_erasure`."""
+
+    def _locked_policies(self, conn: Connection, project_ids: Sequence[int]) -> dict[int, Policy]:
+        # One round trip for both: the lock is taken once per project (LEFT JOIN: one row
+        # each, with or without a policy), in id order.
+        rows = conn.execute(
+            "SELECT q.id, pg_advisory_xact_lock_shared(?::int, q.id::int), "
+            "p.required_categories, p.suppressed, p.salt "
+            "FROM unnest(?::bigint[]) AS q (id) "
+            "LEFT JOIN privacy_policies p ON p.project_id = q.id ORDER BY q.id",
+            (_PRIVACY_LOCK, sorted(project_ids)),
+        ).fetchall()
+        return {i: Policy.of(r, n, s) for i, _, r, n, s in rows if r is not None}
 
     def _after_erasure(self) -> dict[str, Any]:
         """Nothing here: deleted rows stay in the data files until VACUUM reuses their space
