@@ -235,7 +235,18 @@ def test_bad_timestamps_are_400(client: Client, tenant: Tenant) -> None:
 @pytest.mark.parametrize("field", ["timestamp", "validUntil"])
 def test_unicode_digit_garbage_is_400(client: Client, tenant: Tenant, field: str) -> None:
     # rule: an unreadable time is a 400 naming the field, never a 500
-    refuse(client, tenant, {"action": "accept", "userId": "tina", field: "²"}, 400, field)
+    for garbage in ("²", "--5", "5-", "1_000"):
+        refuse(client, tenant, {"action": "accept", "userId": "tina", field: garbage}, 400, field)
+
+
+def test_deep_fields_are_400(client: Client, tenant: Tenant) -> None:
+    # rule: a field nested deeper than max_object_depth is a 400 naming it, never a 500
+    for depth in (40, 500, 20_000):
+        body = b'{"action":"accept","userId":"dee","deviceInfo":' + b"[" * depth
+        body += b"]" * depth + b"}"
+        response = send(client, tenant, body)
+        assert response.status_code == 400, (depth, response.text)
+    assert lookup(client, tenant, userId="dee").status_code == 404
 
 
 def test_future_timestamps_within_the_skew_only(make_client: Any, tenant: Tenant) -> None:
@@ -982,36 +993,51 @@ def test_an_alias_carries_the_rejection(client: Client, tenant: Tenant) -> None:
     assert stored(client, tenant) == ["al"]
 
 
-def test_a_link_in_the_same_batch_counts(client: Client, tenant: Tenant) -> None:
-    # rule: a link drawn by the batch itself decides the persons of its events
+def test_a_batch_is_decided_as_if_its_items_came_one_by_one(client: Client, tenant: Tenant) -> None:
+    # rule: items are decided in order, each with the stored links plus those of the items
+    # accepted before it, so grouping requests into commits never changes what is stored:
+    # a refused sign-in links nothing, an accepted one links its device for what follows
     require(client, tenant, "analytics")
     record(client, tenant, action="reject", userId="fin", timestamp=T)
+    source = tenant.key.source_id
+    record(client, tenant, action="reject", profileId="van", sourceId=source, timestamp=T)
     response = track(
         client,
         tenant,
-        {"eventId": "i1", "profileId": "car", "userId": "fin"},
-        {"eventId": "v1", "profileId": "car"},
+        {"eventId": "i1", "profileId": "car", "userId": "fin"},  # fin rejected: refused
+        {"eventId": "v1", "profileId": "car"},  # car is linked to nobody: stored
+        {"eventId": "i2", "profileId": "van", "userId": "gil"},  # gil decided nothing: stored
+        {"eventId": "v2", "profileId": "van"},  # van is gil's now, with van's reject: refused
+        {"eventId": "v3", "userId": "gil"},  # and so is gil, from here on
     )
-    assert response.status_code == 400
+    assert response.status_code == 201, response.text
     assert [r["path"] for r in response.json()["rejected"]] == [
         "track[0].payload[0].userId",
-        "track[0].payload[1].profileId",
+        "track[0].payload[3].profileId",
+        "track[0].payload[4].userId",
     ]
+    assert sorted(stored(client, tenant)) == ["i2", "v1"]
 
 
-def test_product_items_and_account_events_are_never_refused(client: Client, tenant: Tenant) -> None:
-    # rule: a product item describes no person, even beside a userId that rejected; nor
-    # does an event naming only an accountId
+def test_items_naming_no_person_are_never_refused(client: Client, tenant: Tenant) -> None:
+    # rule: a product item naming no person, and an event naming only an accountId, are
+    # about no person; a product item naming a person who rejected is refused (its person
+    # fields would fold into their profile)
     require(client, tenant, "analytics")
     record(client, tenant, action="reject", userId="ana", timestamp=T)
     response = track(
         client,
         tenant,
-        {"eventId": "p1", "productId": "SKU9", "userId": "ana", "data": HOODIE},
+        {"eventId": "p1", "productId": "SKU9", "data": HOODIE},
+        {"eventId": "p2", "productId": "SKU8", "userId": "ana", "data": HOODIE},
         name="ProductSync",
     )
     assert response.status_code == 201, response.text
-    assert response.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
+    body = response.json()
+    assert (body["accepted"], [r["path"] for r in body["rejected"]]) == (
+        1,
+        ["track[0].payload[1].userId"],
+    )
     accounts = track(
         client,
         tenant,

@@ -446,6 +446,99 @@ def test_suppression_keeps_invalid_items_out_of_quarantine(
     assert traces(store) == []
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a product item naming her: her person fields would fold into a profile again
+        {"track": [{"name": "Sync", "payload": [{"eventId": "p1", "productId": "sku1",
+            "userId": ADA, "userAttributes": {"email": EMAIL}, "data": {"title": "T",
+            "description": "D", "url": "https://x.example/t", "image_link":
+            "https://x.example/t.png"}}]}]},
+        # an invalid item carrying a field named "payload" of its own
+        {"track": [{"name": "E", "payload": [{"eventId": "x1", "userId": ADA,
+            "timestamp": "bad", "payload": "x", "userAttributes": {"email": EMAIL}}]}]},
+        # an incomplete product item (quarantined, were it not for her userId)
+        {"track": [{"name": "Sync", "payload": [{"eventId": "p2", "productId": "sku2",
+            "userId": ADA, "data": {"title": EMAIL}}]}]},
+    ],
+)  # fmt: skip
+def test_suppression_covers_product_items_and_odd_invalid_items(
+    client: Client, tenant: Tenant, store: Store, body: dict[str, Any]
+) -> None:
+    # Rule: no item naming a suppressed identifier is stored, whatever its kind or shape.
+    track(client, tenant, "Identify", {"eventId": "e1", "userId": ADA})
+    assert erase(client, tenant, userId=ADA, suppress=True).status_code == 200
+    response = client.post(f"{tenant.base}/track", json=body, headers=tenant.headers)
+    assert response.status_code == 400, response.text
+    assert "suppressed" in response.json()["rejected"][0]["message"]
+    assert traces(store) == []
+    assert lookup(client, tenant, userId=ADA).status_code == 404
+
+
+def test_suppression_covers_bodies_that_are_not_json(
+    client: Client, tenant: Tenant, store: Store
+) -> None:
+    # Rule: an unreadable body naming a suppressed identifier (as any string in it) is
+    # refused, not kept in quarantine; one naming nobody suppressed is kept as usual.
+    track(client, tenant, "Identify", {"eventId": "e1", "userId": ADA})
+    assert erase(client, tenant, userId=ADA, suppress=True).status_code == 200
+    truncated = f'{{"track":[{{"name":"View","payload":[{{"userId":"{ADA}","email":"{EMAIL}"'
+    response = client.post(f"{tenant.base}/track", content=truncated.encode(),
+                           headers=tenant.headers)  # fmt: skip
+    assert response.status_code == 400
+    assert traces(store) == []
+    others = '{"track":[{"name":"View","payload":[{"userId":"bob-1"'
+    client.post(f"{tenant.base}/track", content=others.encode(), headers=tenant.headers)
+    kept = client.get(f"{tenant.base}/quarantine", headers=tenant.headers).json()["items"]
+    assert [entry["raw"] for entry in kept] == [others]
+
+
+def test_erasure_keeps_quarantined_items_that_merely_hold_the_same_text(
+    client: Client, tenant: Tenant
+) -> None:
+    # Rule: only an item's userId, profileId or anotherUserId names a person: erasing userId
+    # "42" keeps other people's quarantined items holding 42 as a quantity or a title.
+    track(client, tenant, "Identify", {"eventId": "e1", "userId": "42"})
+    long = "s" * 300
+    items = [
+        {"eventId": "q1", "userId": "bob", "sessionId": long, "data": {"qty": 42}},
+        {"eventId": "q2", "userId": "carol", "sessionId": long, "data": {"title": "42"}},
+        {"eventId": "q3", "userId": "42", "sessionId": long},
+        {"eventId": "q4", "userId": 42},  # a number where a string belongs: still names "42"
+    ]
+    assert send(client, tenant, "E", *items).status_code == 400
+    done = erase(client, tenant, userId="42").json()["erasure"]["removed"]
+    assert done["quarantine"] == 2
+    left = client.get(f"{tenant.base}/quarantine", headers=tenant.headers).json()["items"]
+    assert [json.loads(entry["raw"])["eventId"] for entry in left] == ["q1", "q2"]
+
+
+def test_devices_linked_past_the_cap_are_erased_and_exported_with_the_person(
+    make_client: Any, tenant: Tenant, store: Store
+) -> None:
+    # Rule: a device linked past max_profiles_per_person is an anonymous person of its own
+    # for profiles, but what it recorded is the person's data: exported and erased with them.
+    client = make_client(max_profiles_per_person=2)
+    for n in (1, 2, 3):
+        track(
+            client,
+            tenant,
+            "Identify",
+            {"eventId": f"i{n}", "profileId": f"dev-7f3a-{n}", "userId": ADA, "timestamp": T + n},
+        )
+        track(client, tenant, "View", {"eventId": f"anon-{n}", "profileId": f"dev-7f3a-{n}",
+              "timestamp": T + 10 + n, "userAttributes": {"email": EMAIL}})  # fmt: skip
+    assert lookup(client, tenant, userId=ADA).json()["profileIds"] == ["dev-7f3a-1", "dev-7f3a-2"]
+    document = export(client, tenant, userId=ADA).json()
+    assert document["identities"]["profileIds"] == ["dev-7f3a-1", "dev-7f3a-2", "dev-7f3a-3"]
+    assert sorted(e["eventId"] for e in document["events"]) == [
+        "anon-1", "anon-2", "anon-3", "i1", "i2", "i3",
+    ]  # fmt: skip
+    done = erase(client, tenant, userId=ADA).json()["erasure"]["removed"]
+    assert done["events"] == 6
+    assert traces(store, (ADA, "dev-7f3a-", EMAIL)) == []
+
+
 def test_without_suppression_the_person_starts_anew(
     client: Client, tenant: Tenant, store: Store
 ) -> None:
@@ -796,6 +889,15 @@ def test_cli_erase_with_yes(cli: tuple[str, ...]) -> None:
     code, out = run("privacy", "erase", *cli, "--user-id", ADA, "--yes")
     assert code == 1 and out == f"Error: no person has used the identifiers of {ADA_ID}\n"
     assert len(run("privacy", "erasures", *cli)[1].splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag", [("--profile-id", "0"), ("--user-id", "anonymous")])
+def test_cli_erase_refuses_placeholders(cli: tuple[str, ...], flag: tuple[str, str]) -> None:
+    # Rule: a placeholder identifies nobody: the CLI erases and suppresses nothing for it
+    # (as the API answers 404).
+    code, out = run("privacy", "erase", *cli, *flag, "--suppress", "--yes")
+    assert code == 1 and "is a placeholder, not an identifier" in out, out
+    assert run("privacy", "erasures", *cli) == (0, "")
 
 
 def test_cli_erase_refuses_without_a_terminal(cli: tuple[str, ...]) -> None:

@@ -54,7 +54,7 @@ def test_timestamps_parse_to_epoch_ms(raw: int | float | str, expected: int) -> 
 
 # "²" and "١٢" are str.isdigit() but not int()-able: a 400 naming the field, never a 500.
 @pytest.mark.parametrize(
-    "raw", ["yesterday", "2024-13-01T00:00:00Z", float("nan"), float("inf"), "²", "١٢"]
+    "raw", ["yesterday", "2024-13-01T00:00:00Z", float("nan"), float("inf"), "²", "١٢", "--5", "5-"]
 )
 def test_unreadable_timestamps_are_rejected(raw: float | str) -> None:
     with pytest.raises(rules.Invalid) as caught:

@@ -305,6 +305,8 @@ def test_invalid_utf8_in_one_item_spares_the_rest(client: Client, tenant: Tenant
         (b'{"events": []}', None),
         (b'{"track": {}}', "track"),
         (b'{"track": [1]', None),
+        # deeper than the decoders go: a 400 and kept, never a 500 (RecursionError)
+        (b'{"track":[{"name":"E","payload":[{"data":' + b"[" * 5000 + b"]" * 5000 + b"}]}]}", None),
     ],
 )
 def test_malformed_bodies_are_400_and_kept(

@@ -550,6 +550,7 @@ def export_person(
     _identifier(user_id, profile_id)
     with _store(db, database_url) as (settings, store):
         found = _project(store, org, project)
+        requests.check_identifier(user_id, profile_id, settings.max_string_length)
         chunks = exporting.export(
             store, found.id, settings.max_profiles_per_person,
             settings.session_timeout_minutes * 60_000, user_id, profile_id, now_ms(),
@@ -586,6 +587,7 @@ def erase_person(
     with _store(db, database_url) as (settings, store):
         found = _project(store, org, project)
         limit = settings.max_profiles_per_person
+        requests.check_identifier(user_id, profile_id, settings.max_string_length)
         if not yes:
             resolution, person = lookup.person_of(store, found.id, limit, user_id, profile_id)
             if not suppress:  # nothing to confirm for nobody
@@ -594,7 +596,7 @@ def erase_person(
                        f"profileIds {', '.join(person.profile_ids) or '-'}")  # fmt: skip
             what = "Erase everything stored about this person"
             click.confirm(f"{what}{' and suppress their identifiers' * suppress}?", abort=True)
-        report = requests.erase(store, found.id, limit, user_id, profile_id, suppress, "cli")
+        report = requests.erase(store, found.id, settings, user_id, profile_id, suppress, "cli")
     click.echo(json.dumps(report))
 
 

@@ -39,8 +39,9 @@ def record_consent(
     received = now_ms()
     try:
         record = parse_consent(
-            body, received, settings.max_string_length, settings.max_future_skew_seconds
-        )
+            body, received, settings.max_string_length, settings.max_future_skew_seconds,
+            settings.max_object_depth,
+        )  # fmt: skip
     except rules.Invalid as bad:
         METRICS.consents.labels("rejected").inc()
         raise BadRequest(f"{bad.path} {bad.message}".strip(), bad.path or None) from None

@@ -17,22 +17,7 @@ from headwater.api.services import BASE, AnyRequest, services
 from headwater.clock import now_ms
 from headwater.consent import export as exporting
 from headwater.consent import requests
-from headwater.errors import BadRequest, NotFound
-from headwater.model import rules
-
-
-def identifier(user_id: str | None, profile_id: str | None, max_length: int) -> None:
-    """BadRequest unless exactly one of the two is given, and it is a real identifier."""
-    if (user_id is None) == (profile_id is None):
-        raise BadRequest("give exactly one of userId or profileId", "userId")
-    field, value = ("userId", user_id) if user_id is not None else ("profileId", profile_id)
-    assert value is not None
-    try:
-        rules.check_string(field, value, max_length, required=True)
-    except rules.Invalid as bad:
-        raise BadRequest(f"{field} {bad.message}", field) from None
-    if not rules.is_identity(value):
-        raise NotFound(f"{value!r} is a placeholder, not an identifier: nobody uses it", field)
+from headwater.errors import BadRequest
 
 
 @get(f"{BASE}/privacy/export", sync_to_thread=True)
@@ -41,7 +26,7 @@ def export(request: AnyRequest, org: FromPath[str], project: FromPath[str]) -> S
     principal = hub.principal(request, org, project, "read")
     user_id = request.query_params.get("userId")
     profile_id = request.query_params.get("profileId")
-    identifier(user_id, profile_id, hub.settings.max_string_length)
+    requests.check_identifier(user_id, profile_id, hub.settings.max_string_length)
     chunks = exporting.export(
         hub.store, principal.project.id, hub.settings.max_profiles_per_person,
         hub.settings.session_timeout_minutes * 60_000, user_id, profile_id, now_ms(),
@@ -66,10 +51,9 @@ def erase(
         ask = msgspec.json.decode(body, type=EraseRequest)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise BadRequest(f"invalid erase request: {exc}") from None
-    identifier(ask.userId, ask.profileId, hub.settings.max_string_length)
     found = requests.erase(
-        hub.store, principal.project.id, hub.settings.max_profiles_per_person,
-        ask.userId, ask.profileId, ask.suppress, f"key {principal.key_prefix}",
+        hub.store, principal.project.id, hub.settings, ask.userId, ask.profileId, ask.suppress,
+        f"key {principal.key_prefix}",
     )  # fmt: skip
     return Response(msgspec.json.encode(found), media_type=JSON)
 

@@ -3,18 +3,28 @@
 A row that belongs to the person (by the rule events and consents follow: the userId's
 person, else the profileId's) is deleted. A row of someone else that names one of the
 person's identifiers (a shared device's profileId, a split alias) keeps its owner's data
-and loses only those identifiers. Quarantined entries are deleted when they name any.
+and loses only those identifiers. Quarantined items are deleted when they name any.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterable
-from typing import Any
+import dataclasses
 
-from headwater.identity.resolve import Person
+from headwater.consent.gate import who_in
+from headwater.identity.resolve import Person, Resolution
 from headwater.model.rules import is_identity
+
+
+def scope(resolution: Resolution, person: Person) -> Person:
+    """The person with the devices they linked past `max_profiles_per_person`: those stay
+    anonymous persons of their own for profiles, but their events are this person's data."""
+    refused = {
+        decision.identifiers[0]
+        for decision in resolution.history.get(person.id, [])
+        if decision.type == "refused" and decision.identifiers[1] in person.user_ids
+    }
+    extra = tuple(sorted(refused - set(person.profile_ids)))
+    return dataclasses.replace(person, profile_ids=person.profile_ids + extra)
 
 
 def identifiers_of(person: Person) -> frozenset[str]:
@@ -35,56 +45,10 @@ def fate(
     return [name for name, value in columns.items() if value in mine]
 
 
-class Mentions:
-    """Finds the person's identifiers in raw client text (quarantined JSON)."""
-
-    def __init__(self, identifiers: Iterable[str]) -> None:
-        self._ids = frozenset(identifiers)
-        ordered = sorted(self._ids, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
-
-    def named_in(self, raw: str) -> bool:
-        """True when `raw` holds one of the identifiers as a whole JSON value (or, when it
-        is not JSON at all, anywhere, however escaped: what cannot be read cannot be shown
-        to be someone else's)."""
-        if self._pattern is None:
-            return False
-        # Text without escapes holds an identifier only as written: skip the parse. With
-        # escapes, any escape of any character may spell it (\/, \u00EB, \u003c, ...).
-        if "\\" not in raw and not self._pattern.search(raw):
-            return False
-        try:
-            document = json.loads(raw)
-        except ValueError:
-            return bool(self._pattern.search(raw) or self._pattern.search(_unescaped(raw)))
-        return any(value in self._ids for value in _scalars(document))
-
-
-_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|(.))", re.DOTALL)
-_SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
-
-
-def _unescaped(text: str) -> str:
-    """JSON string escapes decoded, in text that is not JSON as a whole."""
-
-    def one(match: re.Match[str]) -> str:
-        code, char = match.groups()
-        return chr(int(code, 16)) if code else _SIMPLE.get(char, char)
-
-    return _ESCAPE.sub(one, text)
-
-
-def _scalars(document: Any) -> Iterable[str]:
-    """Every key and scalar of a JSON document, as text; iterative, so any depth."""
-    stack = [document]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            yield from node.keys()
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, str):
-            yield node
-        elif isinstance(node, int | float) and not isinstance(node, bool):
-            yield json.dumps(node)
+def names(raw: str, level: str, mine: frozenset[str]) -> bool:
+    """Whether a quarantined body, group or item (`level`) names one of `mine`: as the
+    userId, profileId or anotherUserId of an item, read from its JSON (however the client
+    escaped it), or, in text that is not JSON, as any string in it (what cannot be read
+    cannot be shown to be someone else's)."""
+    whos, strings = who_in(raw, level)
+    return any(value in mine for who in whos for value in who) or not mine.isdisjoint(strings)

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from headwater.consent import erase
 from headwater.errors import NotFound
 from headwater.identity.resolve import Decision, Person
 from headwater.model.views import event_view
@@ -29,8 +30,12 @@ def export(
     the identifier."""
     found = lookup.profile(store, project_id, max_profiles, user_id, profile_id,
                            session_timeout_ms, recent_sessions=None)  # fmt: skip
-    resolution, person = lookup.person_of(store, project_id, max_profiles, user_id, profile_id)
-    consents = lookup.consents_of(store, project_id, person)
+    resolution, found_person = lookup.person_of(store, project_id, max_profiles, user_id,
+                                                profile_id)  # fmt: skip
+    consents = lookup.consents_of(store, project_id, found_person)
+    # Devices linked past max_profiles_per_person are anonymous persons of their own, but
+    # what they recorded is this person's data: exported (and erased) with them.
+    person = erase.scope(resolution, found_person)
     head: dict[str, Any] = {
         "exportedAt": now,
         "person": {"id": person.id, "userIds": found["userIds"], "profileIds": found["profileIds"]},
@@ -39,7 +44,7 @@ def export(
         "computed": found["computed"],
         "identities": {
             "userIds": found["userIds"],
-            "profileIds": found["profileIds"],
+            "profileIds": list(person.profile_ids),
             "history": [_own(d, person) for d in resolution.history.get(person.id, [])],
         },
         "sessions": found["sessions"],

@@ -21,9 +21,11 @@ import msgspec
 
 from headwater.model.rules import (
     EARLIEST_MS,
+    INTEGER,
     Invalid,
     check_string,
     check_time_bounds,
+    depth_of,
     format_ms,
     is_identity,
     parse_timestamp,
@@ -54,20 +56,23 @@ class ConsentRecord:
     @property
     def digest(self) -> str:
         """Identifies the record by content: a re-sent record is stored once."""
-        fields = dataclasses.asdict(self)
-        return hashlib.sha256(msgspec.json.encode(fields, order="sorted")).hexdigest()
+        return hashlib.sha256(msgspec.json.encode(self, order="sorted")).hexdigest()
 
 
 def parse_consent(
-    body: bytes, received_ms: int, max_string_length: int, max_skew_seconds: int
-) -> ConsentRecord:
+    body: bytes, received_ms: int, max_string_length: int, max_skew_seconds: int,
+    max_depth: int,
+) -> ConsentRecord:  # fmt: skip
     """The record a request body describes; Invalid names the field and the rule."""
     try:
         fields = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise Invalid("", f"the body is not valid JSON: {exc}", "malformed") from None
     if not isinstance(fields, dict):
         raise Invalid("", "the body must be one JSON object (consent is not batched)", "type")
+    for name, value in fields.items():
+        if depth_of(value) > max_depth:
+            raise Invalid(name, f"must be nested at most {max_depth} levels", "depth")
 
     def text(name: str, required: bool = False) -> str | None:
         value = fields.get(name)
@@ -149,8 +154,7 @@ def _number(path: str, value: Any) -> int | float | None:
         raise Invalid(path, "must be a finite number", path)
     if isinstance(value, str):
         digits = value.strip()
-        ascii_digits = digits.isascii() and digits.lstrip("-").isdigit()  # "²".isdigit() is True
-        return int(digits) if ascii_digits and len(digits) < 20 else None
+        return int(digits) if INTEGER.fullmatch(digits) and len(digits) < 20 else None
     return value
 
 

@@ -87,11 +87,15 @@ def parse_body(body: bytes, ctx: Context, settings: Settings) -> Batch:
     parsed = Batch(ctx)
     groups: list[tuple[int, Group | None, msgspec.Raw | None]]
     try:
-        groups = [(i, g, None) for i, g in enumerate(msgspec.json.decode(body, type=Groups).track)]
-    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
-        # Some group (or the body) is malformed: decode group by group to reject only that one.
-        raw_groups = decode_envelope(body)
-        groups = [(i, decode_group(raw, i, parsed), raw) for i, raw in enumerate(raw_groups)]
+        try:
+            track = msgspec.json.decode(body, type=Groups).track
+            groups = [(i, g, None) for i, g in enumerate(track)]
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+            # Some group (or the body) is malformed: decode group by group to reject only it.
+            raw_groups = decode_envelope(body)
+            groups = [(i, decode_group(raw, i, parsed), raw) for i, raw in enumerate(raw_groups)]
+    except RecursionError:  # the decoders' depth limit: a body, not a bug (kept in quarantine)
+        raise BadRequest("body is not valid JSON: nested too deeply to read") from None
     items = sum(len(group.payload) for _, group, _ in groups if group is not None)
     if items > settings.max_items_per_request:
         raise PayloadTooLarge(

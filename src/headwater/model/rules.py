@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from typing import Any, TypeGuard
 
 import msgspec
@@ -38,6 +39,10 @@ BLOCKED_IDENTITIES = frozenset(
         "[]",
     }
 )
+
+
+#: An integer as text: ASCII digits only ("²".isdigit() is True, and int() refuses "--5").
+INTEGER = re.compile(r"-?[0-9]+")
 
 
 class Invalid(Exception):
@@ -84,7 +89,7 @@ def parse_timestamp(value: int | float | str, max_length: int) -> int:
     text = value.strip()
     if len(text) > max_length:
         raise Invalid("timestamp", f"must be at most {max_length} characters", "length")
-    if text.isascii() and text.lstrip("-").isdigit():  # "²".isdigit() is True
+    if INTEGER.fullmatch(text):
         return int(text)
     try:
         moment = dt.datetime.fromisoformat(text)

@@ -19,10 +19,11 @@ import msgspec
 from headwater.consent import erase, gate, suppress
 from headwater.consent.records import ConsentRecord
 from headwater.consent.status import CONSENT_COLUMNS, Consent
+from headwater.consent.suppress import KINDS
 from headwater.errors import BadRequest
-from headwater.identity.links import PROFILE, USER, Link, links_of
-from headwater.identity.resolve import Person, Resolution, resolve
-from headwater.model.event import Batch, EventRow
+from headwater.identity.links import PROFILE, USER, Link
+from headwater.identity.resolve import Person, resolve
+from headwater.model.event import Batch
 from headwater.model.rules import is_identity
 from headwater.store.statements import (
     Connection,
@@ -198,40 +199,36 @@ class PrivacySQL(abc.ABC):
             if not policy.required and not policy.suppressed:
                 continue
             mine = [b for b in batches if b.ctx.project_id == project_id]
-            named = [who for b in mine for who in gate.whos(b)]
+            named = [pair for b in mine for pair in gate.named(b)]
+            whos = [who for who, _ in named if who is not None]
             suppressed: set[tuple[str, str]] = set()
             if policy.suppressed and policy.salt:
-                pairs = {(kind, value) for who in named for _, kind, value in gate.identifiers(who)}
+                pairs = {(kind, value) for who in whos for _, kind, value in gate.identifiers(who)}
+                pairs |= {(kind, s) for _, strings in named for s in strings for kind in KINDS}
                 digests = {suppress.digest(policy.salt, *pair): pair for pair in pairs}
                 found = self._suppressed(read, project_id, set(digests))
                 suppressed = {digests[digest] for digest in found}
-            resolution: Resolution | None = None
-            decided: dict[str, dict[str | None, Consent]] = {}
+            check = gate.Gate(suppressed, policy.required)
             if policy.required:
-                rows = [row for b in mine for row in b.events]
-                resolution, decided = self._decided(read, project_id, named, rows, max_profiles)
-            check = gate.Gate(suppressed, policy.required, resolution, decided)
+                check = self._consent_gate(read, project_id, whos, suppressed, policy.required,
+                                           max_profiles)  # fmt: skip
             for batch in mine:
                 check.apply(batch, batch.ctx.received_at if now is None else now)
 
-    def _decided(
-        self, read: Read, project_id: int, named: Sequence[gate.Who], rows: Sequence[EventRow],
-        max_profiles: int,
-    ) -> tuple[Resolution, dict[str, dict[str | None, Consent]]]:  # fmt: skip
-        """Who the persons `named` are (counting the links the batch's `rows` draw
-        themselves), and each one's deciding consent record per category."""
-        users = {who.user_id for who in named if is_identity(who.user_id)}
-        profiles = {who.profile_id for who in named if is_identity(who.profile_id)}
-        links = self.identity_links(project_id, users, profiles, read) + links_of(rows)
-        resolution = resolve(links, max_profiles, self.splits(project_id, read))
-        people = gate.persons(resolution, named)
-        consents = self.consents_of(
-            project_id,
-            {u for p in people for u in p.user_ids},
-            {a for p in people for a in p.profile_ids},
-            read,
-        )
-        return resolution, gate.decided(resolution, people, consents)
+    def _consent_gate(
+        self, read: Read, project_id: int, whos: Sequence[gate.Who],
+        suppressed: set[tuple[str, str]], required: Sequence[str], max_profiles: int,
+    ) -> gate.Gate:  # fmt: skip
+        """A gate that knows the stored links of the persons `whos` name, and every consent
+        record of the identifiers those links reach."""
+        users = {who.user_id for who in whos if is_identity(who.user_id)}
+        users |= {who.another_user_id for who in whos if is_identity(who.another_user_id)}
+        profiles = {who.profile_id for who in whos if is_identity(who.profile_id)}
+        links = self.identity_links(project_id, users, profiles, read)
+        reached = users | profiles | {i for link in links for i in (link.a, link.b)}
+        consents = self.consents_of(project_id, reached, reached, read)
+        splits = self.splits(project_id, read)
+        return gate.Gate(suppressed, required, links, splits, max_profiles, consents)
 
     # -- erasure -------------------------------------------------------------------------
 
@@ -255,7 +252,8 @@ class PrivacySQL(abc.ABC):
             links = self.identity_links(project_id, [user_id] if user_id else [],
                                         [profile_id] if profile_id else [], read)  # fmt: skip
             resolution = resolve(links, max_profiles, self.splits(project_id, read))
-            person = resolution.person(user_id=user_id, profile_id=profile_id)
+            found = resolution.person(user_id=user_id, profile_id=profile_id)
+            person = erase.scope(resolution, found)
             counts = {
                 **self._erase_events(conn, read, project_id, person),
                 **self._erase_consents(conn, read, project_id, person),
@@ -273,7 +271,7 @@ class PrivacySQL(abc.ABC):
             self._suppress(conn, project_id, digests, erasure_id, now)
             self._erasing(conn)
         after = self._after_erasure()
-        return person, {"id": int(erasure_id), "erasedAt": now, "removed": counts, **after}
+        return found, {"id": int(erasure_id), "erasedAt": now, "removed": counts, **after}
 
     def list_erasures(self, project_id: int) -> list[dict[str, Any]]:
         rows = self._read(
@@ -371,16 +369,17 @@ class PrivacySQL(abc.ABC):
     def _erase_quarantine(
         self, conn: Connection, read: Read, project_id: int, person: Person
     ) -> int:
-        mentions = erase.Mentions(erase.identifiers_of(person))
+        mine = erase.identifiers_of(person)
         doomed: list[int] = []
         after = 0
         while True:
             rows = read(
-                "SELECT id, raw FROM quarantine WHERE project_id = ? AND id > ? "
-                "ORDER BY id LIMIT ?",
+                "SELECT id, raw, group_index, item_index FROM quarantine "
+                "WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?",
                 (project_id, after, _PAGE),
             )
-            doomed += [i for i, raw in rows if mentions.named_in(raw)]
+            doomed += [i for i, raw, group, item in rows
+                       if erase.names(raw, gate.level_of(group, item), mine)]  # fmt: skip
             if len(rows) < _PAGE:
                 break
             after = rows[-1][0]

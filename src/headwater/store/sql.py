@@ -365,6 +365,7 @@ class SQLStore(CatalogSQL, PrivacySQL):
 
     def add_split(self, project_id: int, kind: str, identifier: str, now: int) -> None:
         with self._transaction() as conn:
+            self._lock_privacy(conn, [project_id], exclusive=False)  # names a person
             conn.execute(
                 "INSERT INTO identity_splits (project_id, kind, identifier, created_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -422,6 +423,8 @@ class SQLStore(CatalogSQL, PrivacySQL):
         max_profiles: int = MAX_PROFILES,
     ) -> WriteResult:
         with self._transaction() as conn:
+            # The privacy lock first, as an erasure takes it: never the other way round.
+            self._lock_privacy(conn, [entry.project_id], exclusive=False)
             claimed = conn.execute(
                 "UPDATE quarantine SET status = 'replayed', resolved_at = ? "
                 "WHERE id = ? AND status = 'pending'",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -18,6 +19,7 @@ log = logging.getLogger("headwater.store")
 #: Indexes (and tables, for all their indexes) whose keys hold person identifiers.
 _IDENTIFIER_INDEXES = ("events_user", "events_profile", "events_another_user", "identity_links",
                        "identity_splits", "consents")  # fmt: skip
+_CHECKPOINT_ATTEMPTS = 5
 _INSERT_EVENTS = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
 _SKIP_STORED = "ON CONFLICT (project_id, event_id, event_name, line) DO NOTHING"
 
@@ -134,14 +136,19 @@ class SQLiteStore(SQLStore):
     def _after_erasure(self) -> dict[str, Any]:
         """Copy the WAL into the database file and truncate it: until then it still holds
         the pages as they were before the erasure. A reader in the middle of a statement
-        blocks the truncation; each attempt waits up to the connection's busy timeout."""
-        with self._write_lock:
-            for _ in range(3):
-                busy, _, _ = self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        blocks the truncation (and, while it waits, new writes), so each attempt waits at
+        most a second, on a connection of its own: the writer is not held meanwhile."""
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=1.0)
+        try:
+            for attempt in range(_CHECKPOINT_ATTEMPTS):
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                 if not busy:
                     return {"walCheckpoint": "complete"}
-        log.warning("erasure: the WAL could not be truncated (readers busy); erased pages "
-                    "stay in it until the next checkpoint")  # fmt: skip
+                time.sleep(0.1 * (attempt + 1))
+        finally:
+            conn.close()
+        log.warning("erasure: readers kept the WAL from being truncated; erased pages stay "
+                    "in it until a truncating checkpoint (docs/privacy.md)")  # fmt: skip
         return {"walCheckpoint": "busy"}
 
     def analyze_catalog(self) -> None:
