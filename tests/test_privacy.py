@@ -500,7 +500,7 @@ def test_erasure_keeps_quarantined_items_that_merely_hold_the_same_text(
     # "42" keeps other people's quarantined items holding 42 as a quantity or a title.
     track(client, tenant, "Identify", {"eventId": "e1", "userId": "42"})
     long = "s" * 300
-    items = [
+    items: list[dict[str, Any]] = [
         {"eventId": "q1", "userId": "bob", "sessionId": long, "data": {"qty": 42}},
         {"eventId": "q2", "userId": "carol", "sessionId": long, "data": {"title": "42"}},
         {"eventId": "q3", "userId": "42", "sessionId": long},
