@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -359,6 +360,33 @@ def test_erased_values_are_gone_from_the_sqlite_files(
         left = [m for m in MARKERS if m.encode() in content]
         assert left == [], f"{path.name} still holds {left}"
     assert sql_rows(store, "SELECT count(*) FROM events WHERE event_id LIKE 'x%'") == [(6000,)]
+
+
+def test_a_busy_reader_delays_the_wal_truncation_without_holding_the_writer(
+    sqlite_app: tuple[Client, SQLiteStore, Tenant],
+) -> None:
+    # Rule: a reader in the middle of a read keeps the WAL from being truncated: the erasure
+    # still completes, says so ("busy"), and the writer is free meanwhile; a truncating
+    # checkpoint once the reader is done leaves nothing of the person in the files.
+    client, store, tenant = sqlite_app
+    ada_and_friends(client, tenant)
+    reader = sqlite3.connect(store.path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM events").fetchone()  # holds its snapshot
+    try:
+        response = erase(client, tenant, userId=ADA)
+        assert response.status_code == 200, response.text
+        assert response.json()["erasure"]["walCheckpoint"] == "busy"
+        track(client, tenant, "After", {"eventId": "after-1", "userId": BOB})  # not blocked
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    wal = Path(store.path + "-wal")
+    assert wal.stat().st_size > 0 and EMAIL.encode() in wal.read_bytes()
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+    for suffix in ("", "-wal"):
+        assert EMAIL.encode() not in Path(store.path + suffix).read_bytes()
 
 
 # -- 3. the erasure record ----------------------------------------------------------------------

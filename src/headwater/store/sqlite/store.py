@@ -19,7 +19,7 @@ log = logging.getLogger("headwater.store")
 #: Indexes (and tables, for all their indexes) whose keys hold person identifiers.
 _IDENTIFIER_INDEXES = ("events_user", "events_profile", "events_another_user", "identity_links",
                        "identity_splits", "consents")  # fmt: skip
-_CHECKPOINT_ATTEMPTS = 5
+_CHECKPOINT_ATTEMPTS = 4  # each waits up to half a second for readers: ~2.6 s at most
 _INSERT_EVENTS = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
 _SKIP_STORED = "ON CONFLICT (project_id, event_id, event_name, line) DO NOTHING"
 
@@ -137,8 +137,8 @@ class SQLiteStore(SQLStore):
         """Copy the WAL into the database file and truncate it: until then it still holds
         the pages as they were before the erasure. A reader in the middle of a statement
         blocks the truncation (and, while it waits, new writes), so each attempt waits at
-        most a second, on a connection of its own: the writer is not held meanwhile."""
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=1.0)
+        most half a second, on a connection of its own: the writer is not held meanwhile."""
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=0.5)
         try:
             for attempt in range(_CHECKPOINT_ATTEMPTS):
                 busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
