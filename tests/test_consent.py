@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
+from headwater.consent.records import ConsentRecord
 from headwater.consent.status import Consent
 from headwater.consent.status import status as consent_status
 from headwater.store.base import Store
@@ -629,6 +630,7 @@ def test_no_consent_is_an_empty_status(client: Client, tenant: Tenant) -> None:
         "id": person_id("neo"),
         "status": {"general": None, "categories": {}},
         "history": [],
+        "next": None,
     }
 
 
@@ -1282,6 +1284,7 @@ def test_projects_keep_their_own_consents_and_requirements(
         "id": person_id("sam"),
         "status": {"general": None, "categories": {}},
         "history": [],
+        "next": None,
     }
     assert consents(client, other_tenant, "sam")["status"]["general"]["status"] == "rejected"
     url = f"{other_tenant.base}/consents/requirements"
@@ -1325,3 +1328,68 @@ def test_scopes(client: Client, store: Store, tenant: Tenant) -> None:
         assert client.put(requirements, content=put, headers=key.headers).status_code == 403
     assert client.get(requirements, headers=ingest.headers).status_code == 403
     assert client.get(requirements, headers=read.headers).json() == {"requiredCategories": []}
+
+
+# -- bounds: history pages, status from a bounded set of candidates ---------------------------
+
+
+def test_history_pages_newest_first_across_identifiers(client: Client, tenant: Tenant) -> None:
+    # rule: the history comes a page at a time (limit, cursor), newest first by consent time
+    # then receive time, across all the person's identifiers; records naming one of them
+    # that are someone else's never show, and never cut a page short
+    assert track(client, tenant, {"eventId": "i1", "userId": "pam", "profileId": "pam-dev"})
+    source = tenant.key.source_id
+    for n in range(130):
+        record(client, tenant, action="accept", userId="pam", timestamp=T + 2 * n,
+               category=f"c{n % 3}")  # fmt: skip
+        record(client, tenant, action="reject", profileId="pam-dev", sourceId=source,
+               timestamp=T + 2 * n + 1)  # fmt: skip
+        record(client, tenant, action="reject", userId="other", profileId="pam-dev",
+               timestamp=T + 2 * n)  # fmt: skip
+    url = f"{tenant.base}/profiles/{person_id('pam')}/consents"
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
+        page = client.get(url, params=params, headers=tenant.headers).json()
+        assert len(page["history"]) == 100 or page["next"] is None
+        seen += [entry["timestamp"] for entry in page["history"]]
+        assert all(entry.get("userId") != "other" for entry in page["history"])
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == sorted(range(T, T + 260), reverse=True)
+    bad = client.get(url, params={"cursor": "not-a-cursor"}, headers=tenant.headers)
+    assert bad.status_code == 400
+
+
+def test_status_comes_from_the_latest_records_only(store: Store) -> None:
+    # rule: the status is decided among a bounded set of candidates (per owner and category,
+    # the latest by consent time, receive time, reject, expiry; ties all kept), and gives
+    # what deciding over every record gives
+    project, _ = store.ensure_project("acme", "bounded", T)
+    records: list[tuple[ConsentRecord, int]] = []
+    for n in range(200):  # many records: only the last ones can decide
+        records.append((ConsentRecord("kim", None, None, "ads", "accept", T + n, None, {}), T))
+    # ties at the same consent and receive time: the reject decides; among accepts, the
+    # longest-lived
+    records += [
+        (ConsentRecord("kim", None, None, "ads", "accept", T + 500, None, {"n": 1}), T + 9),
+        (ConsentRecord("kim", None, None, "ads", "reject", T + 500, None, {}), T + 9),
+        (ConsentRecord("kim", None, None, "news", "accept", T + 500, T + 900, {}), T + 9),
+        (ConsentRecord("kim", None, None, "news", "accept", T + 500, None, {}), T + 9),
+        (ConsentRecord(None, "kim-dev", "1", None, "accept", T + 7, None, {}), T + 9),
+        # an exact tie but for the content: both stay candidates, the digest decides
+        (ConsentRecord("kim", None, None, "promo", "accept", T + 5, None, {"v": 1}), T + 9),
+        (ConsentRecord("kim", None, None, "promo", "accept", T + 5, None, {"v": 2}), T + 9),
+    ]
+    for record_, received in records:
+        assert store.record_consent(project.id, record_, received, "k")
+    every = store.consents_of(project.id, ["kim"], ["kim-dev"])
+    candidates = store.consents_of(project.id, ["kim"], ["kim-dev"], latest=True)
+    assert len(every) == 207 and len(candidates) == 5
+    assert consent_status(candidates, T) == consent_status(every, T)
+    decided = consent_status(candidates, T + 600)
+    assert decided["categories"]["ads"]["action"] == "reject"
+    assert decided["categories"]["news"]["validUntil"] is None
+    assert decided["general"]["profileId"] == "kim-dev"

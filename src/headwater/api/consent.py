@@ -15,12 +15,14 @@ from litestar import Response, get, post, put
 from litestar.params import FromPath, RawBody
 
 from headwater.api.errors import JSON
+from headwater.api.events import page_limit
 from headwater.api.services import BASE, AnyRequest, services
 from headwater.clock import now_ms
 from headwater.consent.records import parse_consent
 from headwater.errors import BadRequest, PayloadTooLarge
 from headwater.metrics import METRICS
 from headwater.model import rules
+from headwater.model.views import decode_cursor
 from headwater.profiles import lookup
 
 
@@ -56,11 +58,16 @@ def record_consent(
 def person_consents(
     request: AnyRequest, org: FromPath[str], project: FromPath[str], person_id: FromPath[str]
 ) -> Response[bytes]:
+    """Status per category, and the history a page at a time (`limit`, `cursor`)."""
     hub = services(request)
     principal = hub.principal(request, org, project, "read")
+    limit = page_limit(request.query_params.get("limit"))
+    cursor = request.query_params.get("cursor")
+    before = decode_cursor(cursor, 3) if cursor else None
     found = lookup.consent_history(
-        hub.store, principal.project.id, hub.settings.max_profiles_per_person, person_id, now_ms()
-    )
+        hub.store, principal.project.id, hub.settings.max_profiles_per_person, person_id,
+        now_ms(), limit, (before[0], before[1], before[2]) if before else None,
+    )  # fmt: skip
     return Response(msgspec.json.encode(found), media_type=JSON)
 
 

@@ -32,7 +32,7 @@ def export(
                            session_timeout_ms, recent_sessions=None)  # fmt: skip
     resolution, found_person = lookup.person_of(store, project_id, max_profiles, user_id,
                                                 profile_id)  # fmt: skip
-    consents = lookup.consents_of(store, project_id, found_person)
+    consents = lookup.consents_of(store, project_id, found_person, latest=False)
     # Devices linked past max_profiles_per_person are anonymous persons of their own, but
     # what they recorded is this person's data: exported (and erased) with them.
     person = erase.scope(resolution, found_person)

@@ -21,7 +21,7 @@ from headwater.identity.links import PROFILE, USER
 from headwater.identity.resolve import Person, Resolution, anchor_of, resolve
 from headwater.model.event import EVENT_COLUMNS
 from headwater.model.rules import is_identity
-from headwater.model.views import event_cursor, event_view
+from headwater.model.views import encode_cursor, event_cursor, event_view
 from headwater.profiles.attributes import Fold, Order
 from headwater.profiles.sessions import Sessions
 from headwater.store.base import EventQuery, Store
@@ -91,9 +91,12 @@ def events_of(
     return (row for row in scan(store, query) if belongs(person, row))  # fmt: skip
 
 
-def consents_of(store: Store, project_id: int, person: Person) -> list[Consent]:
-    """The person's consent records (those naming their identifiers that are theirs)."""
-    found = store.consents_of(project_id, person.user_ids, person.profile_ids)
+def consents_of(
+    store: Store, project_id: int, person: Person, latest: bool = True
+) -> list[Consent]:
+    """The person's consent records (those naming their identifiers that are theirs);
+    `latest`: only those that can decide their status (see `Store.consents_of`)."""
+    found = store.consents_of(project_id, person.user_ids, person.profile_ids, latest=latest)
     return [consent for consent in found if owned_by(person, consent)]
 
 
@@ -204,18 +207,33 @@ def timeline(
 
 
 def consent_history(
-    store: Store, project_id: int, max_profiles: int, person_id: str, now: int
-) -> dict[str, Any]:
-    """The person's consent: current status per category and every record, newest first."""
+    store: Store, project_id: int, max_profiles: int, person_id: str, now: int,
+    limit: int, before: tuple[int, int, int] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The person's consent: current status per category, and a page of their records,
+    newest first (by consent time, then receive time)."""
     resolution, person = person_by_id(store, project_id, max_profiles, person_id)
-    consents = consents_of(store, project_id, person)
-    if not consents:
+    deciding = consents_of(store, project_id, person)
+    if not deciding:
         require_used(store, project_id, resolution, person)
-    newest = sorted(consents, key=lambda c: c.order, reverse=True)
+    page: list[Consent] = []
+    while len(page) <= limit:  # records naming the person's identifiers may be others'
+        batch = store.consent_history(project_id, person.user_ids, person.profile_ids,
+                                      before, limit + 1)  # fmt: skip
+        page += [c for c in batch if owned_by(person, c)]
+        if len(batch) <= limit:
+            break
+        last = batch[-1]
+        before = (last.timestamp, last.received_at, last.id)
+    shown = page[:limit]
+    cursor = None
+    if len(page) > limit:
+        cursor = encode_cursor(shown[-1].timestamp, shown[-1].received_at, shown[-1].id)
     return {
         "id": person.id,
-        "status": status(consents, now),
-        "history": [consent.view() for consent in newest],
+        "status": status(deciding, now),
+        "history": [consent.view() for consent in shown],
+        "next": cursor,
     }
 
 

@@ -259,9 +259,17 @@ class Store(Protocol):
         """Store a consent record; False when the same record is stored already."""
 
     def consents_of(
-        self, project_id: int, users: Iterable[str], profiles: Iterable[str]
-    ) -> list[Consent]:
-        """Every consent record naming one of these userIds or profileIds."""
+        self, project_id: int, users: Iterable[str], profiles: Iterable[str],
+        read: Any = None, latest: bool = False,
+    ) -> list[Consent]:  # fmt: skip
+        """Every consent record naming one of these userIds or profileIds; `latest`: only
+        those that can decide a status (bounded per identifier and category)."""
+
+    def consent_history(
+        self, project_id: int, users: Sequence[str], profiles: Sequence[str],
+        before: tuple[int, int, int] | None, limit: int,
+    ) -> list[Consent]:  # fmt: skip
+        """A page of the records naming these identifiers, newest first."""
 
     def required_categories(self, project_id: int) -> list[str]: ...
 

@@ -40,6 +40,13 @@ _INSERT_CONSENT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, digest) DO NOTHING"
 )
 _PAGE = 1000  # quarantine entries read at a time while erasing
+# The ranking of `consents_of(latest=True)`: Consent.order but the digest, per owner and category.
+_LATEST = (
+    "PARTITION BY user_id IS NULL, COALESCE(user_id, profile_id), category "
+    "ORDER BY timestamp DESC, received_at DESC, "
+    "CASE WHEN action = 'reject' THEN 1 ELSE 0 END DESC, "
+    "COALESCE(valid_until, 9223372036854775807) DESC"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,19 +133,46 @@ class PrivacySQL(abc.ABC):
 
     def consents_of(
         self, project_id: int, users: Iterable[str], profiles: Iterable[str],
-        read: Read | None = None,
+        read: Read | None = None, latest: bool = False,
     ) -> list[Consent]:  # fmt: skip
-        """Every record naming one of `users` (userId) or `profiles` (profileId), by id."""
+        """Every record naming one of `users` (userId) or `profiles` (profileId), by id.
+
+        `latest`: only the candidates to decide a status, bounded however many records a
+        person sent: per owner (the userId, else the profileId) and category, the records
+        first by consent time, receive time, reject and expiry (`Consent.order`; ties all
+        kept, `consent.status.latest` decides among them)."""
         read = read or self._read
+        source = "consents"
+        if latest:
+            source = f"(SELECT {CONSENT_COLUMNS}, RANK() OVER ({_LATEST}) AS position FROM consents"
         found: dict[int, Consent] = {}
         for column, values in (("user_id", users), ("profile_id", profiles)):
             for condition, params in matching(column, values, self.arrays):
-                rows = read(
-                    f"SELECT {CONSENT_COLUMNS} FROM consents WHERE project_id = ? AND {condition}",
-                    [project_id, *params],
-                )
+                sql = f"SELECT {CONSENT_COLUMNS} FROM {source} WHERE project_id = ? AND {condition}"
+                if latest:
+                    sql += ") AS ranked WHERE position = 1"
+                rows = read(sql, [project_id, *params])
                 found.update((row[0], Consent(*row)) for row in rows)
         return [found[i] for i in sorted(found)]
+
+    def consent_history(
+        self, project_id: int, users: Sequence[str], profiles: Sequence[str],
+        before: tuple[int, int, int] | None, limit: int,
+    ) -> list[Consent]:  # fmt: skip
+        """Up to `limit` records naming the identifiers, newest first by (consent time,
+        receive time, id), after the cursor `before` (those three of the last one shown)."""
+        found: list[Consent] = []
+        for column, values in (("user_id", users), ("profile_id", profiles)):
+            for condition, params in matching(column, values, self.arrays):
+                sql = f"SELECT {CONSENT_COLUMNS} FROM consents WHERE project_id = ? AND {condition}"
+                args: list[object] = [project_id, *params]
+                if before is not None:
+                    sql += " AND (timestamp, received_at, id) < (?, ?, ?)"
+                    args += before
+                sql += " ORDER BY timestamp DESC, received_at DESC, id DESC LIMIT ?"
+                found += [Consent(*row) for row in self._read(sql, [*args, limit])]
+        unique = {c.id: c for c in found}.values()
+        return sorted(unique, key=_newest, reverse=True)[:limit]
 
     # -- settings ----------------------------------------------------------------------
 
@@ -226,7 +260,7 @@ class PrivacySQL(abc.ABC):
         profiles = {who.profile_id for who in whos if is_identity(who.profile_id)}
         links = self.identity_links(project_id, users, profiles, read)
         reached = users | profiles | {i for link in links for i in (link.a, link.b)}
-        consents = self.consents_of(project_id, reached, reached, read)
+        consents = self.consents_of(project_id, reached, reached, read, latest=True)
         splits = self.splits(project_id, read)
         return gate.Gate(suppressed, required, links, splits, max_profiles, consents)
 
@@ -420,6 +454,10 @@ class PrivacySQL(abc.ABC):
                 "WHERE project_id = ?",
                 (added, now, project_id),
             )
+
+
+def _newest(consent: Consent) -> tuple[int, int, int]:
+    return (consent.timestamp, consent.received_at, consent.id)
 
 
 def _delete_where(conn: Connection, table: str, column: str, values: Sequence[int]) -> None:
