@@ -49,6 +49,11 @@ def database_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+def project_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option("--project", required=True)(command)
+    return click.option("--org", required=True)(command)
+
+
 def _open(settings: Settings) -> Store:
     try:
         store = open_store(settings)
@@ -201,8 +206,7 @@ def create_key(
 
 @keys_group.command(name="list")
 @database_options
-@click.option("--org", required=True)
-@click.option("--project", required=True)
+@project_options
 def list_keys(db: str | None, database_url: str | None, org: str, project: str) -> None:
     """Print the project's keys (prefixes and scopes; secrets are never stored), one JSON
     object per line."""
@@ -235,8 +239,7 @@ def _identifier(user_id: str | None, profile_id: str | None) -> None:
 def person_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option("--profile-id", help="The person by a profileId.")(command)
     command = click.option("--user-id", help="The person by a userId.")(command)
-    command = click.option("--project", required=True)(command)
-    return click.option("--org", required=True)(command)
+    return project_options(command)
 
 
 @main.group(name="profile")
@@ -268,8 +271,7 @@ def show_profile(
 
 @profile_group.command(name="split")
 @database_options
-@click.option("--org", required=True)
-@click.option("--project", required=True)
+@project_options
 @click.option("--user-id", help="Split this userId off the person it was merged into.")
 @click.option("--profile-id", help="Split this profileId off the person it was linked to.")
 def split_profile(
@@ -298,8 +300,7 @@ def attributes_group() -> None:
 
 @attributes_group.command(name="set")
 @database_options
-@click.option("--org", required=True)
-@click.option("--project", required=True)
+@project_options
 @click.argument("name")
 @click.argument("strategy", type=click.Choice(STRATEGIES))
 def set_attribute(
@@ -314,8 +315,7 @@ def set_attribute(
 
 @attributes_group.command(name="list")
 @database_options
-@click.option("--org", required=True)
-@click.option("--project", required=True)
+@project_options
 def list_attributes(db: str | None, database_url: str | None, org: str, project: str) -> None:
     """Print the attributes with a strategy other than the default, one per line."""
     with _store(db, database_url) as (_, store):
@@ -332,8 +332,7 @@ def quarantine_group() -> None:
 
 @quarantine_group.command(name="list")
 @database_options
-@click.option("--org", required=True)
-@click.option("--project", required=True)
+@project_options
 @click.option(
     "--status",
     type=click.Choice(["pending", "replayed", "refused", "all"]),
@@ -362,8 +361,7 @@ def list_quarantine(
 
 @quarantine_group.command(name="replay")
 @database_options
-@click.option("--org", required=True)
-@click.option("--project", required=True)
+@project_options
 @click.option(
     "--id",
     "ids",
@@ -402,8 +400,7 @@ def catalog_group() -> None:
 
 @catalog_group.command(name="import")
 @database_options
-@click.option("--org", required=True)
-@click.option("--project", required=True)
+@project_options
 @click.option(
     "--format", "fmt", type=click.Choice(FORMATS), help="Feed format [default: detected]."
 )
@@ -485,8 +482,7 @@ def _progress(
 
 @catalog_group.command(name="imports")
 @database_options
-@click.option("--org", required=True)
-@click.option("--project", required=True)
+@project_options
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 def list_imports(
     db: str | None, database_url: str | None, org: str, project: str, limit: int
@@ -506,8 +502,7 @@ def consent_group() -> None:
 
 @consent_group.command(name="require")
 @database_options
-@click.option("--org", required=True)
-@click.option("--project", required=True)
+@project_options
 @click.argument("categories", nargs=-1)
 def require_consent(
     db: str | None, database_url: str | None, org: str, project: str, categories: tuple[str, ...]
@@ -523,8 +518,7 @@ def require_consent(
 
 @consent_group.command(name="required")
 @database_options
-@click.option("--org", required=True)
-@click.option("--project", required=True)
+@project_options
 def required_consent(db: str | None, database_url: str | None, org: str, project: str) -> None:
     """Print the required categories, one per line."""
     with _store(db, database_url) as (_, store):
@@ -602,8 +596,7 @@ def erase_person(
 
 @privacy_group.command(name="erasures")
 @database_options
-@click.option("--org", required=True)
-@click.option("--project", required=True)
+@project_options
 def list_erasures(db: str | None, database_url: str | None, org: str, project: str) -> None:
     """Print every erasure of the project (when, who asked, what it removed), one JSON per
     line."""
