@@ -1393,3 +1393,24 @@ def test_status_comes_from_the_latest_records_only(store: Store) -> None:
     assert decided["categories"]["ads"]["action"] == "reject"
     assert decided["categories"]["news"]["validUntil"] is None
     assert decided["general"]["profileId"] == "kim-dev"
+
+
+def test_invalid_items_are_decided_in_order_too(client: Client, tenant: Tenant) -> None:
+    # rule: an invalid item is decided where it came, with the links of the items accepted
+    # before it: yul's invalid item before yul's alias to the rejecting xen is quarantined,
+    # the one after it is refused
+    require(client, tenant, "analytics")
+    record(client, tenant, action="reject", userId="xen", timestamp=T)
+    response = track(
+        client,
+        tenant,
+        {"eventId": "q1", "userId": "yul", "timestamp": "not-a-time"},
+        {"eventId": "a1", "userId": "yul", "anotherUserId": "xen"},
+        {"eventId": "q2", "userId": "yul", "timestamp": "not-a-time"},
+    )
+    # a1 came while yul was alone (accepted; its alias now joins yul to xen): q2 is refused
+    assert response.status_code == 201, response.text
+    paths = [r["path"] for r in response.json()["rejected"]]
+    assert paths == ["track[0].payload[0].timestamp", "track[0].payload[2].userId"]
+    assert [e["item"] for e in quarantined(client, tenant, "pending")] == [0]
+    assert stored(client, tenant) == ["a1"]

@@ -521,6 +521,39 @@ def test_suppression_covers_bodies_that_are_not_json(
     assert [entry["raw"] for entry in kept] == [others]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        f'[{{"userId":"{ADA}"}}]',  # an array for a body
+        f'{{"userId":"{ADA}","name":"E"}}',  # a flat object
+        f'{{"track":{{"userId":"{ADA}"}}}}',  # track as an object
+        f'{{"track":[["{ADA}"]]}}',  # a group that is a list
+        # a repeated key in an invalid item (in a valid one the last value is the event's)
+        f'{{"track":[{{"name":"E","payload":[{{"userId":"{ADA}","userId":"x","timestamp":"no"}}]}}]}}',
+        f'{{"track":[{{"name":"E","payload":[{{"userId":{{"id":"{ADA}"}}}}]}}]}}',
+        f'"{ADA}"',  # a string for a body
+    ],
+)
+def test_rejected_texts_of_any_shape_are_erased_and_then_refused(
+    client: Client, tenant: Tenant, store: Store, body: str
+) -> None:
+    # Rule: a rejected text names the person wherever their identifier appears as a value
+    # outside the wire's shape (or in a repeated key): erased with them, and refused once
+    # they are suppressed.
+    track(client, tenant, "Identify", {"eventId": "e1", "userId": ADA})
+
+    def post() -> Any:
+        return client.post(f"{tenant.base}/track", content=body.encode(), headers=tenant.headers)
+
+    assert post().status_code == 400
+    assert (
+        erase(client, tenant, userId=ADA, suppress=True).json()["erasure"]["removed"]["quarantine"]
+        == 1
+    )
+    assert post().status_code == 400  # refused: kept nowhere, not even in quarantine
+    assert traces(store, (ADA,)) == []
+
+
 def test_erasure_keeps_quarantined_items_that_merely_hold_the_same_text(
     client: Client, tenant: Tenant
 ) -> None:

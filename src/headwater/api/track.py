@@ -105,8 +105,12 @@ async def ingest(
     except BadRequest as exc:
         # Nothing is silently dropped: even an unreadable body is kept for inspection.
         kept = Rejection(None, None, exc.path or "", exc.message, "malformed", raw_text(body))
-        await hub.writer.submit(Batch(ctx, rejected=[kept]))
-        METRICS.rejected.labels("malformed").inc()
+        unreadable = Batch(ctx, rejected=[kept])
+        await hub.writer.submit(unreadable)  # the privacy gate may refuse it instead
+        for r in unreadable.rejected:
+            METRICS.rejected.labels(r.reason).inc()
+        for r in unreadable.refused:
+            METRICS.refused.labels(r.reason).inc()
         raise
     if batch.products:  # product items creating a product must carry every required field
         ids = screened_ids(batch)

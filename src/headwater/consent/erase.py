@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from headwater.consent.gate import who_in
+from headwater.consent.mentions import mentions, named_any
 from headwater.identity.resolve import Person, Resolution
 from headwater.model.rules import is_identity
 
@@ -47,8 +47,8 @@ def fate(
 
 def names(raw: str, level: str, mine: frozenset[str]) -> bool:
     """Whether a quarantined body, group or item (`level`) names one of `mine`: as the
-    userId, profileId or anotherUserId of an item, read from its JSON (however the client
-    escaped it), or, in text that is not JSON, as any string in it (what cannot be read
-    cannot be shown to be someone else's)."""
-    whos, strings = who_in(raw, level)
-    return any(value in mine for who in whos for value in who) or not mine.isdisjoint(strings)
+    userId, profileId or anotherUserId of an item, however the client escaped it, or, where
+    the text is not in the wire's shape, as any string in it (what cannot be read cannot be
+    shown to be someone else's)."""
+    whos, loose = mentions(raw, level)
+    return named_any(whos, loose, mine)

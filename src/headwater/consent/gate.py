@@ -20,107 +20,40 @@ content is stored nowhere, not even in quarantine.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
 
+from headwater.consent.mentions import FIELDS, Who, level_of, mentions
 from headwater.consent.status import Consent, latest, owned_by, refused_category
+from headwater.identity.incremental import Persons
 from headwater.identity.links import PROFILE, USER, Link, links_of
-from headwater.identity.resolve import Person, Resolution, resolve
+from headwater.identity.resolve import Person
 from headwater.model.event import Batch, EventRow, Rejection
 from headwater.model.rules import format_ms, is_identity
 
-
-class Who(NamedTuple):
-    """The person identifiers an item names (None where it names none)."""
-
-    user_id: str | None
-    profile_id: str | None
-    another_user_id: str | None
-
-
-_FIELDS = (("userId", USER, 0), ("profileId", PROFILE, 1), ("anotherUserId", USER, 2))
-_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)  # a JSON string literal, roughly
+_KINDS = dict(zip(FIELDS, (USER, PROFILE, USER), strict=True))
 
 
 def who_of(row: EventRow) -> Who:
     return Who(row.user_id, row.profile_id, row.another_user_id)
 
 
-def level_of(group: int | None, item: int | None) -> str:
-    """What a quarantined raw text holds: a whole body, one group, or one item."""
-    return "body" if group is None else "group" if item is None else "item"
-
-
-def who_in(raw: str, level: str) -> tuple[list[Who], list[str]]:
-    """Who the items of a rejected body, group or item name, from its JSON; for text that
-    is not JSON, instead every string in it (any of which may be an identifier)."""
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):
-        return [], [_unescaped(s) for s in _STRING.findall(raw)]
-    items: list[Any] = [document]
-    if level == "body":
-        groups = document.get("track") if isinstance(document, dict) else None
-        items = [g.get("payload") for g in groups if isinstance(g, dict)] if groups else []
-    elif level == "group":
-        items = [document.get("payload")] if isinstance(document, dict) else []
-    found = []
-    for item in _flat(items):
-        if isinstance(item, dict):
-            found.append(Who(*(_text(item.get(name)) for name, _, _ in _FIELDS)))
-    return found, []
-
-
-def _flat(values: Iterable[Any]) -> Iterator[Any]:
-    for value in values:
-        if isinstance(value, list):
-            yield from value
-        else:
-            yield value
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)  # a numeric id is refused by validation, but still names someone
-    return None
-
-
-_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|(.))", re.DOTALL)
-_SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
-
-
-def _unescaped(text: str) -> str:
-    """JSON string escapes decoded, in text that is not JSON as a whole."""
-
-    def one(match: re.Match[str]) -> str:
-        code, char = match.groups()
-        return chr(int(code, 16)) if code else _SIMPLE.get(char, char)
-
-    return _ESCAPE.sub(one, text)
-
-
 def identifiers(who: Who) -> Iterator[tuple[str, str, str]]:
     """(wire field, kind, value) of every person identifier `who` holds."""
-    for field, kind, at in _FIELDS:
-        value = who[at]
+    for field, value in zip(FIELDS, who, strict=True):
         if is_identity(value):
-            yield field, kind, value
+            yield field, _KINDS[field], value
 
 
 def named(batch: Batch) -> Iterator[tuple[Who | None, list[str]]]:
-    """Who every event and every invalid item of the batch names (and, for text that is
-    not JSON, the strings in it)."""
+    """Who every event and every invalid item of the batch names (and, where a rejected
+    text is not in the wire's shape, the strings in it)."""
     for row in batch.events:
         yield who_of(row), []
     for r in batch.rejected:
-        whos, strings = who_in(r.raw, level_of(r.group, r.item))
+        whos, loose = mentions(r.raw, level_of(r.group, r.item))
         yield from ((who, []) for who in whos)
-        if strings:
-            yield None, strings
+        if loose:
+            yield None, loose
 
 
 class Gate:
@@ -137,64 +70,60 @@ class Gate:
         `links`, `splits` and `consents`: what is stored about the batch's persons."""
         self._suppressed = suppressed
         self._required = required
-        self._links = set(links)
-        self._pairs = {(link.kind, link.a, link.b) for link in self._links}
-        self._splits = set(splits)
-        self._max_profiles = max_profiles
         self._by_id: dict[str, list[Consent]] = {}
         for consent in consents:
             for value in {consent.user_id, consent.profile_id} - {None}:
                 assert value is not None
                 self._by_id.setdefault(value, []).append(consent)
-        self._pending: set[str] = set()  # identifiers of links added since the resolution
-        self._resolution = resolve(self._links, max_profiles, self._splits) if required else None
+        self._persons = Persons(links, max_profiles, splits) if required else None
         self._decided: dict[str, dict[str | None, Consent]] = {}
 
     def apply(self, batch: Batch, now: int) -> None:
         """Move the batch's refused events and invalid items to `batch.refused`, deciding
-        in order; `now` decides expiry."""
-        refused = {}
-        for index, row in enumerate(batch.events):
-            why = self._check(who_of(row), now)
-            if why is not None:
+        them in the order they came; `now` decides expiry."""
+        order: list[tuple[tuple[int, int], int, Rejection | None]] = []
+        for index in range(len(batch.events)):
+            at = batch.origins[index] if batch.origins else (None, None)
+            order.append((_position(*at, fallback=index), index, None))
+        for r in batch.rejected:
+            order.append((_position(r.group, r.item, fallback=-1), -1, r))
+        refused: dict[int, Rejection] = {}
+        kept: list[Rejection] = []
+        for _, index, rejection in sorted(order, key=lambda entry: entry[0]):
+            if rejection is None:
+                row = batch.events[index]
+                why = self._check(who_of(row), now)
+                if why is None:
+                    self._learn(links_of([row]))
+                    continue
                 group, item = batch.origins[index] if batch.origins else (None, None)
                 refused[index] = _refusal(group, item, why, row.event_name, row.type, row.line)
-            elif self._required:
-                self._learn(links_of([row]))
-        if refused:
-            batch.refuse(refused)
-        kept = []
-        for r in batch.rejected:
-            whos, strings = who_in(r.raw, level_of(r.group, r.item))
+                continue
+            r = rejection
+            whos, loose = mentions(r.raw, level_of(r.group, r.item))
             why = next(filter(None, (self._check(who, now) for who in whos)), None)
-            why = why or self._check_strings(strings)
+            why = why or self._check_loose(loose)
             if why is None:
                 kept.append(r)
             else:
                 batch.refused.append(_refusal(r.group, r.item, why, r.event_name, r.type, r.line))
+        if refused:
+            batch.refuse(refused)
         batch.rejected = kept
 
     def _learn(self, links: Iterable[Link]) -> None:
         """The links of an accepted item: later items are decided with them."""
-        for link in links:
-            if (link.kind, link.a, link.b) not in self._pairs:
-                self._pairs.add((link.kind, link.a, link.b))
-                self._links.add(link)
-                self._pending |= {link.a, link.b}
+        if self._persons is not None and any([self._persons.learn(link) for link in links]):
+            self._decided.clear()
 
     def _person(self, who: Who) -> Person | None:
-        """The person an item belongs to (its userId's, else its profileId's), resolved
-        again first when a link learnt since touches them."""
-        assert self._resolution is not None
-        person = _owner(self._resolution, who)
-        if person is not None and self._pending:
-            touched = self._pending.intersection(person.user_ids, person.profile_ids)
-            if touched or self._pending.intersection(who):
-                self._resolution = resolve(self._links, self._max_profiles, self._splits)
-                self._pending.clear()
-                self._decided.clear()
-                person = _owner(self._resolution, who)
-        return person
+        """The person an item belongs to: its userId's, else its profileId's."""
+        assert self._persons is not None
+        if is_identity(who.user_id):
+            return self._persons.person(user_id=who.user_id)
+        if is_identity(who.profile_id):
+            return self._persons.person(profile_id=who.profile_id)
+        return None
 
     def _consent(self, person: Person) -> dict[str | None, Consent]:
         """The person's deciding record per category (cached until links change)."""
@@ -230,21 +159,20 @@ class Gate:
             "consent",
         )
 
-    def _check_strings(self, strings: Sequence[str]) -> tuple[str, str, str] | None:
-        """Text that is not JSON names a suppressed identifier when any string in it is one
-        (which field it stands in cannot be told, so consent is not judged on it)."""
-        for value in strings:
+    def _check_loose(self, loose: Sequence[str]) -> tuple[str, str, str] | None:
+        """Text not in the wire's shape names a suppressed identifier when any string in it
+        is one (which field it stands in cannot be told, so consent is not judged on it)."""
+        for value in loose:
             if (USER, value) in self._suppressed or (PROFILE, value) in self._suppressed:
                 return _suppressed("userId")
         return None
 
 
-def _owner(resolution: Resolution, who: Who) -> Person | None:
-    if is_identity(who.user_id):
-        return resolution.person(user_id=who.user_id)
-    if is_identity(who.profile_id):
-        return resolution.person(profile_id=who.profile_id)
-    return None
+def _position(group: int | None, item: int | None, fallback: int) -> tuple[int, int]:
+    """Where an item came in its request: a group before its items, a body before all."""
+    if group is None:
+        return (-1, fallback)
+    return (group, -1 if item is None else item)
 
 
 def _suppressed(field: str) -> tuple[str, str, str]:

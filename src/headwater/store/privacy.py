@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from headwater.consent import erase, gate, suppress
+from headwater.consent.mentions import Who, level_of
 from headwater.consent.records import ConsentRecord
 from headwater.consent.status import CONSENT_COLUMNS, Consent
 from headwater.consent.suppress import KINDS
@@ -250,7 +251,7 @@ class PrivacySQL(abc.ABC):
                 check.apply(batch, batch.ctx.received_at if now is None else now)
 
     def _consent_gate(
-        self, read: Read, project_id: int, whos: Sequence[gate.Who],
+        self, read: Read, project_id: int, whos: Sequence[Who],
         suppressed: set[tuple[str, str]], required: Sequence[str], max_profiles: int,
     ) -> gate.Gate:  # fmt: skip
         """A gate that knows the stored links of the persons `whos` name, and every consent
@@ -413,7 +414,7 @@ class PrivacySQL(abc.ABC):
                 (project_id, after, _PAGE),
             )
             doomed += [i for i, raw, group, item in rows
-                       if erase.names(raw, gate.level_of(group, item), mine)]  # fmt: skip
+                       if erase.names(raw, level_of(group, item), mine)]  # fmt: skip
             if len(rows) < _PAGE:
                 break
             after = rows[-1][0]

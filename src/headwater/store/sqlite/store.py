@@ -138,15 +138,18 @@ class SQLiteStore(SQLStore):
         the pages as they were before the erasure. A reader in the middle of a statement
         blocks the truncation (and, while it waits, new writes), so each attempt waits at
         most half a second, on a connection of its own: the writer is not held meanwhile."""
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=0.5)
-        try:
-            for attempt in range(_CHECKPOINT_ATTEMPTS):
-                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-                if not busy:
-                    return {"walCheckpoint": "complete"}
-                time.sleep(0.1 * (attempt + 1))
-        finally:
-            conn.close()
+        try:  # the erasure is committed: a failure here must not read as its failure
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=0.5)
+            try:
+                for attempt in range(_CHECKPOINT_ATTEMPTS):
+                    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    if not busy:
+                        return {"walCheckpoint": "complete"}
+                    time.sleep(0.1 * (attempt + 1))
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            log.warning("erasure: WAL checkpoint failed: %s", exc)
         log.warning("erasure: readers kept the WAL from being truncated; erased pages stay "
                     "in it until a truncating checkpoint (docs/privacy.md)")  # fmt: skip
         return {"walCheckpoint": "busy"}
