@@ -44,13 +44,22 @@ def identifiers(who: Who) -> Iterator[tuple[str, str, str]]:
             yield field, _KINDS[field], value
 
 
-def named(batch: Batch) -> Iterator[tuple[Who | None, list[str]]]:
+Reading = tuple[list[Who], list[str]]  # who a rejected text names, and its loose strings
+
+
+def read_rejected(batches: Iterable[Batch]) -> dict[Rejection, Reading]:
+    """Who each rejected text of the batches names, read once: the texts can be large, and
+    both the store (to load what it needs) and the gate (to decide) ask."""
+    return {r: mentions(r.raw, level_of(r.group, r.item)) for b in batches for r in b.rejected}
+
+
+def named(batch: Batch, texts: dict[Rejection, Reading]) -> Iterator[tuple[Who | None, list[str]]]:
     """Who every event and every invalid item of the batch names (and, where a rejected
     text is not in the wire's shape, the strings in it)."""
     for row in batch.events:
         yield who_of(row), []
     for r in batch.rejected:
-        whos, loose = mentions(r.raw, level_of(r.group, r.item))
+        whos, loose = texts[r]
         yield from ((who, []) for who in whos)
         if loose:
             yield None, loose
@@ -78,9 +87,10 @@ class Gate:
         self._persons = Persons(links, max_profiles, splits) if required else None
         self._decided: dict[str, dict[str | None, Consent]] = {}
 
-    def apply(self, batch: Batch, now: int) -> None:
+    def apply(self, batch: Batch, now: int, texts: dict[Rejection, Reading] | None = None) -> None:
         """Move the batch's refused events and invalid items to `batch.refused`, deciding
-        them in the order they came; `now` decides expiry."""
+        them in the order they came; `now` decides expiry; `texts`: `read_rejected`'s."""
+        texts = read_rejected([batch]) if texts is None else texts
         order: list[tuple[tuple[int, int], int, Rejection | None]] = []
         for index in range(len(batch.events)):
             at = batch.origins[index] if batch.origins else (None, None)
@@ -100,7 +110,7 @@ class Gate:
                 refused[index] = _refusal(group, item, why, row.event_name, row.type, row.line)
                 continue
             r = rejection
-            whos, loose = mentions(r.raw, level_of(r.group, r.item))
+            whos, loose = texts[r]
             why = next(filter(None, (self._check(who, now) for who in whos)), None)
             why = why or self._check_loose(loose)
             if why is None:

@@ -74,7 +74,7 @@ def parse_consent(
         if depth_of(value) > max_depth:
             raise Invalid(name, f"must be nested at most {max_depth} levels", "depth")
 
-    def text(name: str, required: bool = False) -> str | None:
+    def text(name: str) -> str | None:
         value = fields.get(name)
         if value is None:
             return None
@@ -82,7 +82,7 @@ def parse_consent(
             value = str(value)  # int64 on the wire; strings keep 19-digit ids exact
         if not isinstance(value, str):
             raise Invalid(name, f"must be a string, got {type(value).__name__}", "type")
-        check_string(name, value, max_string_length, required)
+        check_string(name, value, max_string_length)
         return value
 
     action = text("action")

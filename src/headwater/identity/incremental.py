@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from headwater.identity.links import PROFILE, USER, Link
-from headwater.identity.resolve import Person, anchor_id, resolve
+from headwater.identity.resolve import Person, person_in, resolve
 
 Node = tuple[str, str]  # (USER or PROFILE, identifier)
 Pair = tuple[str, str, str]  # (kind, a, b): a link without its order
@@ -39,11 +39,7 @@ class Persons:
 
     def person(self, user_id: str | None = None, profile_id: str | None = None) -> Person:
         """As `Resolution.person`: the person of an identifier, alone when unlinked."""
-        if user_id is not None:
-            return self._by_user.get(user_id) or Person(anchor_id(USER, user_id), (user_id,), ())
-        assert profile_id is not None
-        found = self._by_profile.get(profile_id)
-        return found or Person(anchor_id(PROFILE, profile_id), (), (profile_id,))
+        return person_in(self._by_user, self._by_profile, user_id, profile_id)
 
     def learn(self, link: Link) -> bool:
         """Add `link` (kept only when its pair is new or it is earlier than the pair's held

@@ -59,11 +59,19 @@ class Resolution:
 
     def person(self, user_id: str | None = None, profile_id: str | None = None) -> Person:
         """The person of an identifier (one nobody linked is a person on its own)."""
-        if user_id is not None:
-            return self.by_user.get(user_id) or Person(anchor_id(USER, user_id), (user_id,), ())
-        assert profile_id is not None
-        found = self.by_profile.get(profile_id)
-        return found or Person(anchor_id(PROFILE, profile_id), (), (profile_id,))
+        return person_in(self.by_user, self.by_profile, user_id, profile_id)
+
+
+def person_in(
+    by_user: dict[str, Person], by_profile: dict[str, Person],
+    user_id: str | None, profile_id: str | None,
+) -> Person:  # fmt: skip
+    """The person of a userId (else a profileId) in these maps, alone when not in them."""
+    if user_id is not None:
+        return by_user.get(user_id) or Person(anchor_id(USER, user_id), (user_id,), ())
+    assert profile_id is not None
+    found = by_profile.get(profile_id)
+    return found or Person(anchor_id(PROFILE, profile_id), (), (profile_id,))
 
 
 def anchor_id(kind: str, value: str) -> str:

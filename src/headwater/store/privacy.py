@@ -234,7 +234,8 @@ class PrivacySQL(abc.ABC):
             if not policy.required and not policy.suppressed:
                 continue
             mine = [b for b in batches if b.ctx.project_id == project_id]
-            named = [pair for b in mine for pair in gate.named(b)]
+            texts = gate.read_rejected(mine)
+            named = [pair for b in mine for pair in gate.named(b, texts)]
             whos = [who for who, _ in named if who is not None]
             suppressed: set[tuple[str, str]] = set()
             if policy.suppressed and policy.salt:
@@ -248,7 +249,7 @@ class PrivacySQL(abc.ABC):
                 check = self._consent_gate(read, project_id, whos, suppressed, policy.required,
                                            max_profiles)  # fmt: skip
             for batch in mine:
-                check.apply(batch, batch.ctx.received_at if now is None else now)
+                check.apply(batch, batch.ctx.received_at if now is None else now, texts)
 
     def _consent_gate(
         self, read: Read, project_id: int, whos: Sequence[Who],
@@ -294,7 +295,6 @@ class PrivacySQL(abc.ABC):
                 **self._erase_consents(conn, read, project_id, person),
                 **self._erase_identity(conn, project_id, person),
                 "quarantine": self._erase_quarantine(conn, read, project_id, person),
-                "suppressed": 0,
             }
             digests = self._digests(conn, read, project_id, person, now) if suppressing else []
             counts["suppressed"] = len(digests)
