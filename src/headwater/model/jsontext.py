@@ -75,8 +75,8 @@ class Malformed(ValueError):
 
 def tokens(data: bytes, pos: int = 0) -> Iterator[tuple[int, int, int]]:
     """(kind, start, end) of each token of the one JSON value at `pos`, in order; Malformed
-    where the grammar breaks. Lenient about content only (NaN, any bytes inside strings,
-    numbers of any size are tokens), for the caller to judge."""
+    where the structure breaks. Lenient about content (NaN, any bytes or escapes inside
+    strings, numbers of any size or shape are tokens): `problem` judges those."""
     stack: list[int] = []  # the opening byte of each open container
     expect, opened = _VALUE, False  # opened: right after a bracket, which may close at once
     while True:
@@ -108,8 +108,6 @@ def tokens(data: bytes, pos: int = 0) -> Iterator[tuple[int, int, int]]:
             stack.append(data[start])
             expect = _KEY if data[start] == ord("{") else _VALUE
         elif kind in _SCALARS:
-            if kind == NUMBER and _NUMBER.fullmatch(data, start, pos) is None:
-                raise Malformed(f"invalid number {_shown(data[start:pos])}", start)
             expect = _NEXT
         else:
             raise Malformed(f"unexpected {data[start:pos]!r}", start)
@@ -232,7 +230,7 @@ def problem(data: bytes, path: str = "") -> Problem | None:
                 at[-1] += 1
             if kind == OPEN:
                 if len(at) >= MAX_NESTING:
-                    rule = f"must be nested at most {MAX_NESTING} levels"
+                    rule = f"is nested too deeply to read (more than {MAX_NESTING} levels)"
                     return Problem(_render(path, at[:1]), rule, "depth")
                 at.append(-1 if data[start] == ord("[") else "")
             elif kind == CLOSE:
@@ -244,9 +242,12 @@ def problem(data: bytes, path: str = "") -> Problem | None:
             elif kind == NONFINITE:
                 return Problem(_render(path, at), NOT_A_NUMBER.format(data[start:end].decode()),
                                "number")  # fmt: skip
-            elif kind == NUMBER and not fits_float(data[start:end]):
-                shown = _shown(data[start:end])
-                return Problem(_render(path, at), OUT_OF_RANGE.format(shown), "number")
+            elif kind == NUMBER:
+                if _NUMBER.fullmatch(data, start, end) is None:
+                    raise Malformed(f"invalid number {_shown(data[start:end])}", start)
+                if not fits_float(data[start:end]):
+                    shown = _shown(data[start:end])
+                    return Problem(_render(path, at), OUT_OF_RANGE.format(shown), "number")
         _trailing(data, end)
     except Malformed as exc:
         if not utf8 and data[exc.offset : exc.offset + 1] >= b"\x80":
