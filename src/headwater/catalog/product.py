@@ -102,7 +102,7 @@ def _number(name: str, value: Any, rule: str) -> float:
     try:
         amount = float(value)  # an integer past a 64-bit float raises (issue 11: was a 500)
     except OverflowError:
-        digits = len(str(abs(value))) if value.bit_length() < 14_000 else "thousands of"
+        digits = len(str(abs(value))) if abs(value) < 10**4000 else "thousands of"
         rule = "must be a number a 64-bit float can hold (at most 1.7976931348623157e308)"
         raise _bad(name, f"{rule}, got an integer of {digits} digits") from None
     if not math.isfinite(amount) or amount < 0:
