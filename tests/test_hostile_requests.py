@@ -173,9 +173,7 @@ def _drive(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int
 @pytest.mark.parametrize(
     "route", ["track", "catalog/imports", "sources", "consents/data", "quarantine/replay"]
 )
-def test_a_client_leaving_mid_body_is_a_400(
-    client: Client, tenant: Tenant, route: str
-) -> None:
+def test_a_client_leaving_mid_body_is_a_400(client: Client, tenant: Tenant, route: str) -> None:
     # finding 10: Litestar's "client disconnected" was a 500, counted as a server error
     app = client.app
     headers = [(k.lower().encode(), v.encode()) for k, v in tenant.headers.items()]
