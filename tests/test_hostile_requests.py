@@ -11,7 +11,7 @@ import asyncio
 import gzip
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -134,7 +134,8 @@ class _DownStore:
 def test_a_5xx_body_never_names_the_backend(
     store: Store, settings: Settings, tenant: Tenant, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with TestClient(create_app(settings, _DownStore(store))) as client:  # type: ignore[arg-type]
+    app: Any = create_app(settings, cast(Store, _DownStore(store)))
+    with TestClient(app) as client:
         response = client.get(f"{tenant.base}/products", headers=tenant.headers)
         ready = client.get("/readyz")
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
@@ -148,7 +149,7 @@ def test_a_5xx_body_never_names_the_backend(
 def _drive(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
     """One request through the ASGI app whose client sends part of the body, then leaves."""
     sent: list[dict[str, Any]] = []
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"type": "http.request", "body": b'{"track":[{"na', "more_body": True},
         {"type": "http.disconnect"},
     ]
