@@ -146,11 +146,13 @@ def test_a_5xx_body_never_names_the_backend(
     assert "PostgreSQL unavailable (read): connection refused" in caplog.text  # logged
 
 
-def _drive(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
-    """One request through the ASGI app whose client sends part of the body, then leaves."""
+def drive_leaving(
+    app: Any, path: str, headers: list[tuple[bytes, bytes]], part: bytes = b'{"track":[{"na'
+) -> tuple[int, bytes]:
+    """One request through the ASGI app whose client sends `part` of the body, then leaves."""
     sent: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = [
-        {"type": "http.request", "body": b'{"track":[{"na', "more_body": True},
+        {"type": "http.request", "body": part, "more_body": True},
         {"type": "http.disconnect"},
     ]
 
@@ -179,7 +181,7 @@ def test_a_client_leaving_mid_body_is_a_400(client: Client, tenant: Tenant, rout
     app = client.app
     headers = [(k.lower().encode(), v.encode()) for k, v in tenant.headers.items()]
     headers.append((b"content-length", b"1000"))
-    status, body = _drive(app, f"{tenant.base}/{route}", headers)
+    status, body = drive_leaving(app, f"{tenant.base}/{route}", headers)
     assert status == 400, body
     assert b"disconnected" in body
 
