@@ -293,7 +293,12 @@ def test_invalid_utf8_in_one_item_spares_the_rest(client: Client, tenant: Tenant
         "contains invalid UTF-8",
         "contains invalid UTF-8",
     ]
-    assert result["rejected"][1]["path"] == "track[0].payload[1].data"
+    # issue 11: the same verdict on every msgspec version, naming the value holding the bytes
+    assert [r["path"] for r in result["rejected"]] == [
+        "track[0].payload[0].userId",
+        "track[0].payload[1].data.k",
+    ]
+    assert [q["reason"] for q in quarantined(client, tenant)] == ["encoding", "encoding"]
 
 
 @pytest.mark.parametrize(
@@ -306,7 +311,7 @@ def test_invalid_utf8_in_one_item_spares_the_rest(client: Client, tenant: Tenant
         (b'{"track": {}}', "track"),
         (b'{"track": [1]', None),
         # deeper than the decoders go: a 400 and kept, never a 500 (RecursionError)
-        (b'{"track":[{"name":"E","payload":[{"data":' + b"[" * 5000 + b"]" * 5000 + b"}]}]}", None),
+        (b"[" * 5000 + b"]" * 5000, None),
     ],
 )
 def test_malformed_bodies_are_400_and_kept(
@@ -439,7 +444,7 @@ def test_half_an_emoji_rejects_only_its_item(client: Client, tenant: Tenant) -> 
     result = post(client, tenant, body).json()
     assert result["accepted"] == 1
     [rejected] = result["rejected"]
-    assert rejected["path"] == "track[0].payload[0]"
+    assert rejected["path"] == "track[0].payload[0].data.t"  # the value, not just the item
     assert "lone UTF-16 surrogate" in rejected["message"]
     assert [e["eventId"] for e in events(client, tenant)] == ["s2"]
 

@@ -19,13 +19,14 @@ from headwater.api import (
     profiles,
     quarantine,
     sources,
+    track,
 )
 from headwater.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from headwater.api.auth import Authenticator
 from headwater.api.cors import cors
-from headwater.api.errors import HANDLERS
+from headwater.api.errors import HANDLERS, noting_disconnects
+from headwater.api.params import checked_text
 from headwater.api.services import Services
-from headwater.api.track import track_routes
 from headwater.config import Settings
 from headwater.ingest.writer import Writer
 from headwater.metrics import METRICS
@@ -61,14 +62,17 @@ def timed(app: ASGIApp) -> ASGIApp:
 def create_app(settings: Settings | None = None, store: Store | None = None) -> ASGIApp:
     """The app; with no arguments (server workers) settings come from HEADWATER_* variables.
 
-    Layers, outermost first: request metrics, CORS, the raw track routes, then Litestar.
+    Layers, outermost first: request metrics, CORS, client disconnects noted, path and query
+    text checked, the raw track routes, then Litestar.
     """
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
     routes = routes_of(settings, store)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     services = lambda: routes.state.services  # noqa: E731 - set by the startup hook
-    return timed(cors(track_routes(cast(ASGIApp, routes), services), origins))
+    templates = [*track.ROUTES, *(route.path for route in routes.routes)]
+    inner = checked_text(track.track_routes(cast(ASGIApp, routes), services), templates)
+    return timed(cors(noting_disconnects(inner), origins))
 
 
 def routes_of(settings: Settings, store: Store | None = None) -> Litestar:

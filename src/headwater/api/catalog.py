@@ -22,6 +22,7 @@ from litestar.params import FromPath
 
 from headwater.api.errors import JSON
 from headwater.api.events import page_limit, page_response
+from headwater.api.params import optional, text
 from headwater.api.services import BASE, AnyRequest, services
 from headwater.catalog import product
 from headwater.catalog.feeds import FORMATS
@@ -170,12 +171,13 @@ def list_products(
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}", "status")
     cursor = params.get("cursor")
     limit = page_limit(params.get("limit"))
+    longest = hub.settings.max_string_length
     where = ProductFilter(
         status=status,
-        category=params.get("category"),
-        availability=params.get("availability"),
-        brand=params.get("brand"),
-        text=params.get("q") or None,
+        category=optional(params, "category", longest),
+        availability=optional(params, "availability", longest),
+        brand=optional(params, "brand", longest),
+        text=optional(params, "q", longest) or None,
         after=decode_key_cursor(cursor) if cursor else None,
         limit=limit + 1,
     )
@@ -190,6 +192,7 @@ async def get_product(
     request: AnyRequest, org: FromPath[str], project: FromPath[str], product_id: FromPath[str]
 ) -> Response[bytes]:
     hub = services(request)
+    product_id = text("productId", product_id, hub.settings.max_string_length)
 
     def read() -> ProductRecord | None:
         principal = hub.principal(request, org, project, "read")
@@ -207,6 +210,7 @@ async def remove_product(
 ) -> Response[bytes]:
     """Flag the product removed (kept, and restored when a feed or track sends it again)."""
     hub = services(request)
+    product_id = text("productId", product_id, hub.settings.max_string_length)
 
     def remove() -> ProductRecord | None:
         principal = hub.principal(request, org, project, "admin")

@@ -10,6 +10,7 @@ from litestar import Response, get
 from litestar.params import FromPath
 
 from headwater.api.errors import JSON
+from headwater.api.params import optional, text
 from headwater.api.services import BASE, AnyRequest, services
 from headwater.errors import BadRequest, NotFound
 from headwater.model import rules
@@ -49,19 +50,6 @@ def _time(name: str, value: str | None) -> int | None:
     return ms
 
 
-def _checked(name: str, value: str, max_length: int) -> str:
-    try:
-        rules.check_string(name, value, max_length)
-    except rules.Invalid as bad:
-        raise BadRequest(f"{name} {bad.message}", name) from None
-    return value
-
-
-def _filter(params: Any, name: str, max_length: int) -> str | None:
-    value: str | None = params.get(name)
-    return None if value is None else _checked(name, value, max_length)
-
-
 def page_limit(value: str | None, default: int = 100) -> int:
     if value is None:
         return default
@@ -89,10 +77,10 @@ def list_events(request: AnyRequest, org: FromPath[str], project: FromPath[str])
     limit_chars = hub.settings.max_string_length
     query = EventQuery(
         principal.project.id,
-        user_id=_filter(q, "userId", limit_chars),
-        profile_id=_filter(q, "profileId", limit_chars),
-        account_id=_filter(q, "accountId", limit_chars),
-        event_name=_filter(q, "eventName", limit_chars),
+        user_id=optional(q, "userId", limit_chars),
+        profile_id=optional(q, "profileId", limit_chars),
+        account_id=optional(q, "accountId", limit_chars),
+        event_name=optional(q, "eventName", limit_chars),
         since=_time("from", q.get("from")),
         until=_time("to", q.get("to")),
         after=after,
@@ -113,7 +101,7 @@ def get_event(
     """Every stored event with this eventId: order lines and page view/leave share one."""
     hub = services(request)
     principal = hub.principal(request, org, project, "read")
-    event_id = _checked("eventId", event_id, hub.settings.max_string_length)
+    event_id = text("eventId", event_id, hub.settings.max_string_length)
     rows = hub.store.query_events(
         EventQuery(principal.project.id, event_id=event_id, limit=MAX_LIMIT)
     )

@@ -8,6 +8,7 @@ from litestar.params import FromPath, RawBody
 
 from headwater.api.errors import JSON
 from headwater.api.events import event_paging
+from headwater.api.params import optional, text
 from headwater.api.services import BASE, AnyRequest, services
 from headwater.errors import BadRequest
 from headwater.profiles import accounts, lookup
@@ -19,8 +20,9 @@ def lookup_profile(
 ) -> Response[bytes]:
     hub = services(request)
     principal = hub.principal(request, org, project, "read")
-    user_id = request.query_params.get("userId")
-    profile_id = request.query_params.get("profileId")
+    limit = hub.settings.max_string_length
+    user_id = optional(request.query_params, "userId", limit)
+    profile_id = optional(request.query_params, "profileId", limit)
     if (user_id is None) == (profile_id is None):
         raise BadRequest("give exactly one of userId or profileId", "userId")
     found = lookup.profile(
@@ -90,6 +92,7 @@ def get_account(
     """An account with its aliases, attributes and member persons (scope `read`)."""
     hub = services(request)
     principal = hub.principal(request, org, project, "read")
+    account_id = text("accountId", account_id, hub.settings.max_string_length)
     found = accounts.account(
         hub.store, principal.project.id, hub.settings.max_profiles_per_person, account_id
     )

@@ -9,6 +9,7 @@ from litestar import Response, get, post
 from litestar.params import FromPath, RawBody
 
 from headwater.api.errors import JSON
+from headwater.api.params import text
 from headwater.api.services import BASE, AnyRequest, services
 from headwater.clock import now_ms
 from headwater.errors import BadRequest
@@ -55,6 +56,7 @@ def create_source(
         raise BadRequest(f"invalid source: {message}", path or None) from None
     if not ask.name.strip() or len(ask.name) > 128:
         raise BadRequest("name must be 1-128 characters, not blank", "name")
+    text("name", ask.name, 128)  # NUL: PostgreSQL cannot hold it (finding 7)
     wanted = ids.source_id(ask.id) if ask.id is not None else ids.snowflake()
     source = hub.store.ensure_source(principal.project.id, ask.name, wanted, now_ms())
     if ask.id is not None and source.id != wanted:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 import msgspec
 
 from headwater.api.asgi import ASGIApp, Receive, Scope, Send, respond
 from headwater.api.body import decode_content, receive_body
-from headwater.api.errors import error_body, error_headers
+from headwater.api.errors import client_message, error_body, error_headers
 from headwater.api.services import Services
 from headwater.catalog.track import screen, screened_ids
 from headwater.clock import now_ms
@@ -33,6 +34,7 @@ log = logging.getLogger("headwater.api")
 TRACK = "/v1/{org}/projects/{project}/track"
 SOURCE_TRACK = "/v1/{org}/projects/{project}/sources/{sourceId}/track"
 ROUTES = (TRACK, SOURCE_TRACK)
+T = TypeVar("T")
 
 
 def match(path: str) -> tuple[str, str, str | None, str] | None:
@@ -45,6 +47,19 @@ def match(path: str) -> tuple[str, str, str | None, str] | None:
     if len(parts) == 8 and parts[5] == "sources":
         return parts[2], parts[4], parts[6], SOURCE_TRACK
     return None
+
+
+#: Bodies larger than this are decoded and parsed in a worker thread: gunzip and the
+#: byte-level reading of a body with bad items take time in proportion to its size, and the
+#: event loop must stay free for every other request (issue 11, finding 6).
+OFF_LOOP_BYTES = 64 * 1024
+
+
+async def _bounded(size: int, work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)` here when `size` is small, else in a worker thread."""
+    if size > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(work, *args)
+    return work(*args)
 
 
 def track_routes(app: ASGIApp, services: Callable[[], Services]) -> ASGIApp:
@@ -64,7 +79,7 @@ def track_routes(app: ASGIApp, services: Callable[[], Services]) -> ASGIApp:
             try:
                 status, body = await ingest(services(), scope, receive, org, project, source_id)
             except HeadwaterError as exc:
-                status, body = exc.status, error_body(exc.message, exc.path)
+                status, body = exc.status, error_body(client_message(exc), exc.path)
                 extra += [(k.lower().encode(), v.encode()) for k, v in error_headers(exc).items()]
             except Exception:
                 log.exception("unhandled error on track")
@@ -98,10 +113,10 @@ async def ingest(
     limit = hub.settings.max_body_bytes
     body = await receive_body(receive, length, limit)
     if encoding is not None:
-        body = decode_content(body, encoding, limit)
+        body = await _bounded(len(body), decode_content, body, encoding, limit)
     ctx = Context(principal.project.id, source_id, principal.key_prefix, now_ms())
     try:
-        batch = parse_body(body, ctx, hub.settings)
+        batch = await _bounded(len(body), parse_body, body, ctx, hub.settings)
     except BadRequest as exc:
         # Nothing is silently dropped: even an unreadable body is kept for inspection.
         kept = Rejection(None, None, exc.path or "", exc.message, "malformed", raw_text(body))

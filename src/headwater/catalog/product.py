@@ -99,7 +99,13 @@ def _number(name: str, value: Any, rule: str) -> float:
             raise _bad(name, f"{rule}, got {value!r}") from None
     if not isinstance(value, int | float):
         raise _bad(name, f"{rule}, got {_kind(value)}")
-    if not math.isfinite(value) or value < 0:
+    try:
+        amount = float(value)  # an integer past a 64-bit float raises (issue 11: was a 500)
+    except OverflowError:
+        digits = len(str(abs(value))) if abs(value) < 10**4000 else "thousands of"
+        rule = "must be a number a 64-bit float can hold (at most 1.7976931348623157e308)"
+        raise _bad(name, f"{rule}, got an integer of {digits} digits") from None
+    if not math.isfinite(amount) or amount < 0:
         raise _bad(name, f"{rule}, got {value!r}")
     return value
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from headwater.catalog import product
 from headwater.catalog.merge import ProductChange
-from headwater.model import rules
+from headwater.model import jsontext, rules
 from headwater.model.event import Batch, EventRow, Rejection
 
 
@@ -30,10 +28,10 @@ def product_key(row: EventRow) -> str:
 def fields_of(product_id: str, data: str | None, max_id_length: int) -> dict[str, Any]:
     """The checked fields an item's `data` sets (None removes one); raises rules.Invalid
     with a path under `data`."""
-    try:  # msgspec, not json: it refuses a lone UTF-16 surrogate, which no store can hold
-        fields = msgspec.json.decode(data) if data is not None else {}
-    except msgspec.DecodeError:
-        raise rules.Invalid("data", "contains text that is not valid Unicode", "encoding") from None
+    try:  # checked on arrival (rules.object_text); a stored row is read by the same rules
+        fields = jsontext.decoded(data.encode(), "data") if data is not None else {}
+    except jsontext.Unreadable as exc:
+        raise rules.Invalid(*exc.problem) from None
     if "id" in fields and str(fields["id"]) != product_id:
         raise rules.Invalid(
             "data.id",

@@ -89,6 +89,7 @@ def anchor_of(person_id: str) -> tuple[str, str]:
     if (
         prefix not in (_USER_ID, _PROFILE_ID)
         or not value
+        or "\x00" in value  # never an identifier (ingest refuses it); PostgreSQL cannot hold it
         or anchor_id(USER if prefix == _USER_ID else PROFILE, value) != person_id
     ):
         raise NotFound(f"no person with id {person_id!r}", "id")

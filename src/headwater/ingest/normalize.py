@@ -6,7 +6,6 @@ alone, keeps its exact bytes for quarantine, and never sinks the rest of its bat
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -16,12 +15,11 @@ from msgspec.structs import astuple
 from headwater.catalog import track as catalog_track
 from headwater.config import Settings
 from headwater.errors import BadRequest, PayloadTooLarge
-from headwater.model import rules
+from headwater.model import jsontext, rules
 from headwater.model.event import Batch, Context, EventRow, Rejection, raw_text
 from headwater.model.wire import (
     ID_FIELDS,
     ITEM_FIELDS,
-    Envelope,
     Group,
     Groups,
     Item,
@@ -52,50 +50,46 @@ def _text(raw: msgspec.Raw) -> str:
     return raw_text(bytes(raw))
 
 
-def _lenient_json(raw: bytes) -> Any:
-    """What Python's json reads where msgspec refuses, or None.
+def _rejected(i: int, bad: rules.Invalid, raw: msgspec.Raw) -> Rejection:
+    return Rejection(i, None, bad.path, bad.message, bad.reason, _text(raw))
 
-    The difference that matters: a lone UTF-16 surrogate escape (an emoji cut in half by
-    client code). Re-encoded part by part, only the item holding it is rejected.
-    """
+
+def _kind(data: bytes, at: int) -> str:
+    return "nothing" if at >= len(data) else rules.json_kind(data[at:])
+
+
+def split_envelope(body: bytes) -> list[msgspec.Raw]:
+    """The raw groups of a track body, each its exact bytes, whatever they hold (our own
+    reading: a group with a bad value inside is cut out, not the whole body refused);
+    BadRequest when the body is not a JSON object with a `track` array."""
+    start = len(body) - len(body.lstrip(b" \t\r\n"))
+    if body[start : start + 1] != b"{":
+        found = "an empty body" if start >= len(body) else _kind(body, start)
+        raise BadRequest(f"invalid track envelope: expected a JSON object, got {found}")
     try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _raw(value: Any) -> msgspec.Raw:
-    return msgspec.Raw(json.dumps(value).encode())
-
-
-def decode_envelope(body: bytes) -> list[msgspec.Raw]:
-    """The raw groups of a track body; BadRequest when the body is not a track envelope."""
-    try:
-        envelope = msgspec.json.decode(body, type=Envelope)
-    except msgspec.ValidationError as exc:
-        message, path = msgspec_error(exc)
-        raise BadRequest(f"invalid track envelope: {message}", path or None) from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        whole = _lenient_json(body)
-        if isinstance(whole, dict) and isinstance(whole.get("track"), list):
-            return [_raw(group) for group in whole["track"]]
+        spans = jsontext.members(body)
+        if "track" not in spans:
+            raise BadRequest("invalid track envelope: Object missing required field `track`")
+        at = spans["track"][0]
+        if body[at : at + 1] != b"[":
+            raise BadRequest(
+                f"invalid track envelope: Expected `array`, got {_kind(body, at)}", "track"
+            )
+        groups = jsontext.elements(body, at)
+    except jsontext.Malformed as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
-    return envelope.track
+    return [msgspec.Raw(body[a:b]) for a, b in groups]
 
 
 def parse_body(body: bytes, ctx: Context, settings: Settings) -> Batch:
     parsed = Batch(ctx)
     groups: list[tuple[int, Group | None, msgspec.Raw | None]]
     try:
-        try:
-            track = msgspec.json.decode(body, type=Groups).track
-            groups = [(i, g, None) for i, g in enumerate(track)]
-        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
-            # Some group (or the body) is malformed: decode group by group to reject only it.
-            raw_groups = decode_envelope(body)
-            groups = [(i, decode_group(raw, i, parsed), raw) for i, raw in enumerate(raw_groups)]
-    except RecursionError:  # the decoders' depth limit: a body, not a bug (kept in quarantine)
-        raise BadRequest("body is not valid JSON: nested too deeply to read") from None
+        track = msgspec.json.decode(body, type=Groups).track
+        groups = [(i, g, None) for i, g in enumerate(track)]
+    except Exception:  # however the library refuses: split by our own reading, reject alone
+        raw_groups = split_envelope(body)
+        groups = [(i, decode_group(raw, i, parsed), raw) for i, raw in enumerate(raw_groups)]
     items = sum(len(group.payload) for _, group, _ in groups if group is not None)
     if items > settings.max_items_per_request:
         raise PayloadTooLarge(
@@ -110,26 +104,40 @@ def parse_body(body: bytes, ctx: Context, settings: Settings) -> Batch:
 
 
 def decode_group(raw: msgspec.Raw, i: int, parsed: Batch) -> Group | None:
+    """The group, its items still raw; None (and the group rejected) when its own fields
+    are bad. Items are cut out by byte span, so a bad one is judged on its own later."""
     try:
         return msgspec.json.decode(raw, type=Group)
-    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
-        whole = _lenient_json(bytes(raw))
-        if isinstance(exc, msgspec.DecodeError) and isinstance(whole, dict):
-            payload = whole.get("payload")
-            whole["payload"] = []  # check the rest of the group on its own
-            try:
-                group = msgspec.json.decode(json.dumps(whole), type=Group)
-            except msgspec.ValidationError:
-                pass
-            else:
-                if isinstance(payload, list):
-                    group.payload = [_raw(item) for item in payload]
-                    return group
+    except Exception:  # the library's verdict is not ours: read the group ourselves
+        pass
+    data, where = bytes(raw), f"track[{i}]"
+    try:
+        if not data.startswith(b"{"):
+            raise rules.Invalid(where, f"must be a JSON object, got {_kind(data, 0)}", "envelope")
+        payload = jsontext.members(data).get("payload")
+        items = None
+        if payload is not None and data[payload[0]] == ord("["):
+            items = [msgspec.Raw(data[a:b]) for a, b in jsontext.elements(data, payload[0])]
+            data = data[: payload[0]] + b"[]" + data[payload[1] :]  # the rest on its own
+        found = jsontext.problem(data, where)
+        if found is not None:
+            raise rules.Invalid(*found)
+        group = msgspec.json.decode(data, type=Group)
+    except jsontext.Malformed as exc:
+        bad = rules.Invalid(where, f"is not a valid group: {exc}", "envelope")
+    except rules.Invalid as exc:
+        bad = exc
+    except msgspec.ValidationError as exc:
         message, path = msgspec_error(exc)
-        parsed.rejected.append(
-            Rejection(i, None, _join(f"track[{i}]", path), message, "envelope", _text(raw))
-        )
-        return None
+        bad = rules.Invalid(_join(where, path), message, "envelope")
+    except Exception as exc:  # sound JSON the library still refuses: reject, never a 500
+        bad = rules.Invalid(where, f"could not be read: {exc}", "envelope")
+    else:
+        if items is not None:
+            group.payload = items
+        return group
+    parsed.rejected.append(_rejected(i, bad, raw))
+    return None
 
 
 def parse_group(
@@ -188,47 +196,44 @@ def parse_group(
         )
 
 
-class _EventIdOnly(msgspec.Struct):
-    eventId: Any = None
-
-
 def _event_id_of(raw: msgspec.Raw) -> str | None:
     """The eventId of an item that failed to decode, when it is still readable."""
+    data = bytes(raw)
     try:
-        found = msgspec.json.decode(raw, type=_EventIdOnly).eventId
-    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        span = jsontext.members(data).get("eventId")
+        found = None if span is None else msgspec.json.decode(data[span[0] : span[1]])
+    except Exception:  # an unreadable item or eventId: it has none
         return None
     return found if isinstance(found, str) else None
 
 
 def decode_item(raw: msgspec.Raw) -> tuple[Item, str | None]:
-    """The item and the JSON of any fields outside the wire schema (kept, not dropped)."""
+    """The item and the JSON of any fields outside the wire schema (kept, not dropped).
+
+    A failed decode is explained by our own reading of the bytes (issue 11), so every
+    library version gives the same verdict: encoding, numbers, grammar; else the schema.
+    """
     try:
         return msgspec.json.decode(raw, type=Item), None
-    except msgspec.ValidationError as exc:
-        first_error = exc
-    except UnicodeDecodeError:
-        raise rules.Invalid("", "contains invalid UTF-8", "encoding") from None
-    except msgspec.DecodeError as exc:
-        if _lenient_json(bytes(raw)) is not None:
-            raise rules.Invalid(
-                "",
-                "contains text that is not valid Unicode (a lone UTF-16 surrogate escape "
-                "such as \\ud83d: half an emoji)",
-                "encoding",
-            ) from None
-        raise rules.Invalid("", f"is not valid JSON: {exc}", "malformed") from None
-    whole: Any = msgspec.json.decode(raw)
+    except Exception as exc:
+        failure = exc
+    data = bytes(raw)
+    bad = jsontext.problem(data)
+    if bad is not None:
+        raise rules.Invalid(*bad)
+    if not isinstance(failure, msgspec.ValidationError):  # not ours to explain: say so plainly
+        raise rules.Invalid("", f"could not be read: {failure}", "malformed")
+    whole: Any = msgspec.json.decode(data)  # sound JSON now: only its shape is wrong
     if isinstance(whole, dict):
         unknown = {k: v for k, v in whole.items() if k not in ITEM_FIELDS}
         if unknown:
             try:  # the known fields, objects still as raw as sent
-                item = msgspec.json.decode(raw, type=LenientItem)
+                item = msgspec.json.decode(data, type=LenientItem)
             except msgspec.ValidationError as exc:
-                first_error = exc
+                failure = exc
             else:
                 return item, msgspec.json.encode(unknown).decode()
-    message, path = msgspec_error(first_error)
+    message, path = msgspec_error(failure)
     raise rules.Invalid(path, message, "type")
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeGuard
 
 import msgspec
 
+from headwater.model import jsontext
 from headwater.model.wire import NULL
 
 #: 2010-01-01T00:00:00Z in epoch milliseconds: the reference's LOW_TIMESTAMP_LIMIT.
@@ -130,20 +131,25 @@ def object_text(path: str, raw: msgspec.Raw, max_bytes: int, max_depth: int) -> 
     if body == b"null":
         return None
     if not body.startswith(b"{"):
-        raise Invalid(path, f"must be a JSON object, got {_json_kind(body)}", "type")
+        raise Invalid(path, f"must be a JSON object, got {json_kind(body)}", "type")
     if len(body) > max_bytes:
         raise Invalid(path, f"must be at most {max_bytes} bytes of JSON, got {len(body)}", "size")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Invalid(path, "contains invalid UTF-8", "encoding") from None
+    try:  # every value must be one a reader decodes back (issue 11: 1e400 poisoned reads)
+        value = jsontext.decoded(body, path)
+    except jsontext.Unreadable as exc:
+        if exc.problem.reason == "depth":  # past what a decoder reads: name our own limit
+            rule = (
+                f"must be nested at most {max_depth} levels, got more than {jsontext.MAX_NESTING}"
+            )
+            raise Invalid(path, rule, "depth") from None
+        raise Invalid(*exc.problem) from None
     # Brackets inside strings only overcount, so the cheap count can only send a shallow
     # object down the exact path, never let a deep one through.
     if body.count(b"{") + body.count(b"[") > max_depth:
-        depth = depth_of(msgspec.json.decode(body))
+        depth = depth_of(value)
         if depth > max_depth:
             raise Invalid(path, f"must be nested at most {max_depth} levels, got {depth}", "depth")
-    return text
+    return body.decode("utf-8")
 
 
 def depth_of(value: Any) -> int:
@@ -163,10 +169,15 @@ def depth_of(value: Any) -> int:
     return deepest
 
 
-def _json_kind(body: bytes) -> str:
+def json_kind(body: bytes) -> str:
+    """What kind of JSON value `body` starts, for messages ("an array", "a string", …)."""
     first = body[:1]
+    if first == b"{":
+        return "an object"
     if first == b"[":
         return "an array"
+    if first == b"n":
+        return "null"
     if first == b'"':
         return "a string"
     if first in (b"t", b"f"):

@@ -96,6 +96,9 @@ def encode_key_cursor(key: str) -> str:
 
 def decode_key_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except ValueError:
-        raise BadRequest("cursor is not one this API returned", "cursor") from None
+        key = "\x00"
+    if "\x00" in key:  # no key holds NUL, and PostgreSQL refuses it (finding 7)
+        raise BadRequest("cursor is not one this API returned", "cursor")
+    return key

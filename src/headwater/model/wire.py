@@ -11,10 +11,6 @@ import msgspec
 NULL = msgspec.Raw(b"null")
 
 
-class Envelope(msgspec.Struct):
-    track: list[msgspec.Raw]
-
-
 class Group(msgspec.Struct, omit_defaults=True):
     name: str
     payload: list[msgspec.Raw]
