@@ -105,6 +105,12 @@ class LiveServer:
     # -- lifecycle ----------------------------------------------------------
 
     @property
+    def pid(self) -> int:
+        """The supervisor's process id (also the process group's)."""
+        assert self.process is not None
+        return self.process.pid
+
+    @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -113,6 +119,7 @@ class LiveServer:
             raise ServerError("server already started; stop() or kill() it first")
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
         env.update(self.env)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         store = (
             ["--database-url", self.database_url]
@@ -237,14 +244,16 @@ def _children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").glob("*"):
         with contextlib.suppress(OSError):
             found += [int(c) for c in (task / "children").read_text().split()]
-    return [c for c in found if _state(c) not in ("Z", None)]
+    return [c for c in found if alive(c)]
 
 
-def _state(pid: int) -> str | None:
+def alive(pid: int) -> bool:
+    """Whether the process runs (exists and is not a zombie)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
     except (OSError, IndexError):
-        return None
+        return False
+    return state != "Z"
 
 
 def _group_alive(pgid: int) -> bool:

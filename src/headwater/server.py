@@ -18,14 +18,14 @@ and then nothing, was held open forever. TLS and HTTP/2 belong to the proxy in f
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import functools
 import multiprocessing
 import os
 import signal
 import socket
-import sys
+import threading
+import time
 from typing import Any
 
 from headwater import logs
@@ -34,7 +34,7 @@ from headwater.errors import ListenError
 
 BACKLOG = 1024  # granian's default: connections waiting to be accepted
 KILL_TIMEOUT_S = 10  # how long a stopping worker may take before it is killed
-_PR_SET_PDEATHSIG = 1
+ORPHAN_CHECK_S = 0.5  # how often a worker checks that its supervisor still runs
 
 
 def address(host: str, port: int) -> str:
@@ -155,11 +155,21 @@ def _supervisor_class() -> type[Any]:
 
 def worker_app(supervisor: int) -> Any:
     """One worker's ASGI app (runs in the worker); the worker ends when its supervisor does."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # SIGTERM: commit what is queued, exit
-    if os.getppid() != supervisor:  # it died before prctl took effect
-        raise SystemExit("the server's supervisor process is gone")
+    # A worker starts with its supervisor's signal handlers, which only flag the supervisor's
+    # copy of the server: a SIGTERM before granian installs the worker's own handlers would be
+    # lost. Until then SIGTERM and SIGINT end the worker at once (nothing is queued yet).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    threading.Thread(target=_end_with, args=(supervisor,), name="orphan-watch", daemon=True).start()
     from headwater.api.app import create_app
 
     return create_app()
+
+
+def _end_with(supervisor: int) -> None:
+    """Once the supervisor is gone, stop this worker as the supervisor would have."""
+    while os.getppid() == supervisor:
+        time.sleep(ORPHAN_CHECK_S)
+    os.kill(os.getpid(), signal.SIGTERM)  # commit what is queued, answer, exit
+    time.sleep(KILL_TIMEOUT_S)  # granian 2.8 loses a SIGTERM that lands while it starts
+    os.kill(os.getpid(), signal.SIGKILL)
