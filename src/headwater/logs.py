@@ -24,12 +24,8 @@ class JSONFormatter(logging.Formatter):
         return msgspec.json.encode(entry, enc_hook=str).decode()
 
 
-def configure(level: str, access: bool = True) -> None:
-    """JSON lines on stderr for Headwater (at `level`) and its libraries (warnings and up).
-
-    The access log (`headwater.access`, one line per request at INFO) has its own switch, so
-    `level` WARNING quiets the rest without losing it.
-    """
+def configure(level: str) -> None:
+    """JSON lines on stderr for Headwater (at `level`) and its libraries (warnings and up)."""
     root = logging.getLogger()
     if not any(isinstance(h.formatter, JSONFormatter) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
@@ -38,7 +34,6 @@ def configure(level: str, access: bool = True) -> None:
     if root.level == logging.NOTSET or root.level > logging.WARNING:
         root.setLevel(logging.WARNING)
     logging.getLogger("headwater").setLevel(level.upper())
-    logging.getLogger("headwater.access").setLevel(logging.INFO if access else logging.CRITICAL)
 
 
 #: logging.config for granian's own loggers, so the server's lines are JSON on stderr too.

@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     Litestar.
     """
     settings = settings or Settings.from_env()
-    logs.configure(settings.log_level, settings.access_log)
+    logs.configure(settings.log_level)
     routes = routes_of(settings, store)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     services = lambda: routes.state.services  # noqa: E731 - set by the startup hook
