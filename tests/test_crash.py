@@ -82,9 +82,17 @@ def stored_keys(server: LiveServer) -> Counter[Key]:
             params["cursor"] = page["next"]
 
 
-def load(server: LiveServer, thread: int, stop: threading.Event, out: list[Attempt]) -> None:
+def load(
+    server: LiveServer,
+    thread: int,
+    stop: threading.Event,
+    out: list[Attempt],
+    through_errors: bool = False,
+) -> None:
+    """Send until `stop`; on a failed request stop too, unless `through_errors` (the server is
+    expected to survive: the request was in flight on a killed worker)."""
     url = f"{server.project_url}/track"
-    with httpx.Client(headers=server.headers, timeout=5.0) as http:
+    with httpx.Client(headers=server.headers, timeout=10.0) as http:
         for n in range(MAX_REQUESTS_PER_THREAD):
             if stop.is_set():
                 return
@@ -94,7 +102,8 @@ def load(server: LiveServer, thread: int, stop: threading.Event, out: list[Attem
                 attempt.status = http.post(url, json=attempt.body).status_code
             except httpx.HTTPError:
                 attempt.status = None
-                return  # the server is gone (killed): stop sending
+                if not through_errors:
+                    return  # the server is gone (killed): stop sending
 
 
 def test_sigkill_mid_load_loses_no_acknowledged_event(server: LiveServer) -> None:
@@ -152,23 +161,6 @@ def test_sigkill_mid_load_loses_no_acknowledged_event(server: LiveServer) -> Non
     )
 
 
-def keep_sending(
-    server: LiveServer, thread: int, stop: threading.Event, out: list[Attempt]
-) -> None:
-    """Like `load`, but carries on through errors: the server is expected to survive."""
-    url = f"{server.project_url}/track"
-    with httpx.Client(headers=server.headers, timeout=10.0) as http:
-        for n in range(MAX_REQUESTS_PER_THREAD):
-            if stop.is_set():
-                return
-            attempt = Attempt(make_body(thread, n))
-            out.append(attempt)
-            try:
-                attempt.status = http.post(url, json=attempt.body).status_code
-            except httpx.HTTPError:
-                attempt.status = None  # in flight on the killed worker: not acknowledged
-
-
 def wait_for(condition: Any, what: str, server: LiveServer, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -187,7 +179,7 @@ def test_a_killed_worker_is_respawned_and_loses_no_acknowledged_event(
         stop = threading.Event()
         per_thread: list[list[Attempt]] = [[] for _ in range(4)]
         threads = [
-            threading.Thread(target=keep_sending, args=(server, t, stop, per_thread[t]))
+            threading.Thread(target=load, args=(server, t, stop, per_thread[t], True))
             for t in range(len(per_thread))
         ]
 

@@ -99,9 +99,9 @@ def pending() -> int:
 
 
 def flush() -> None:
-    """Write the pending lines in one go: a write per line, each letting the event loop's
-    thread give up the GIL to granian's threads, cost 10 times as much (benchmarks/ingest.py).
-    """
+    """Write the pending lines in one go. A write per line, each letting the event loop's
+    thread give up the GIL to granian's threads, cost 18% of single-event requests/s
+    (docs/benchmarks.md, "Access log"); this, nothing measurable."""
     if _pending:
         text = "\n".join(_pending) + "\n"
         _pending.clear()
