@@ -40,7 +40,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
@@ -338,51 +337,50 @@ def _headwater_command() -> list[str]:
 
 
 class Server:
-    def __init__(self, database_url: str, workers: int, env: dict[str, str]) -> None:
+    """`headwater serve` in `workdir`: its output (access log included) goes to a file there,
+    as under a supervisor, and so does its first key (the output is not a terminal)."""
+
+    def __init__(self, database_url: str, workers: int, env: dict[str, str], workdir: Path) -> None:
         self.host = "127.0.0.1"
         self.port = free_port()
-        self.output: list[str] = []
-        self.proc = subprocess.Popen(
-            [
-                *_headwater_command(),
-                "serve",
-                "--database-url",
-                database_url,
-                "--host",
-                self.host,
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, **env},
-            start_new_session=True,
-        )
-        self.api_key = self._read_key()
-        threading.Thread(target=self._drain, daemon=True).start()
+        self.workdir = workdir
+        self.log_path = workdir / "server.log"
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    *_headwater_command(),
+                    "serve",
+                    "--database-url",
+                    database_url,
+                    "--host",
+                    self.host,
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(workers),
+                ],
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env},
+                start_new_session=True,
+            )
         self._wait_healthy(workers)
+        self.api_key = self._read_key()
+
+    @property
+    def output(self) -> list[str]:
+        return self.log_path.read_text("utf-8", errors="replace").splitlines(keepends=True)
 
     def _read_key(self) -> str:
-        assert self.proc.stdout is not None
-        key = ""
-        for line in self.proc.stdout:
-            self.output.append(line)
-            if line.strip().startswith("API key:"):
-                key = line.split(":", 1)[1].strip()
-            if line.startswith("Headwater listening"):
-                break
-        if not key:
-            self.stop()
-            raise RuntimeError("server printed no API key:\n" + "".join(self.output))
-        return key
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
+        path = self.workdir / "headwater-first-key.txt"
+        text = path.read_text("utf-8") if path.exists() else ""
+        for line in text.splitlines():
+            if line.startswith("API key:"):
+                return line.split(":", 1)[1].strip()
+        self.stop()
+        raise RuntimeError(f"server wrote no API key to {path}:\n" + "".join(self.output))
 
     def _wait_healthy(self, workers: int) -> None:
         deadline = time.monotonic() + 30
@@ -663,7 +661,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         PhaseSpec("batched", 1, args.events, SDK_GROUPS_PER_REQUEST, args.connections),
         PhaseSpec("single", 2, args.single_events, 1, args.single_connections),
     ]
-    server = Server(databases.url("server"), args.workers, env)
+    server = Server(databases.url("server"), args.workers, env, databases.tmp)
     phases: dict[str, Any] = {}
     acked = sent = 0
     try:

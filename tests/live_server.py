@@ -4,7 +4,9 @@ The server runs in its own session, so the granian supervisor and every worker i
 one process group: `stop()` and `kill()` reach all of them. `kill()` is a crash (SIGKILL to
 the whole group); `restart()` starts a new server on the same database and the same port.
 A server runs on its own SQLite file unless given a `database_url` (several servers can share
-one); `api_key` skips reading the bootstrap key, which only the first server of a store prints.
+one); `api_key` skips reading the bootstrap key, which only the first server of a store creates.
+The server's output is a file, not a terminal, so it writes that key to FIRST_KEY_FILE in its
+working directory (`workdir`), where `start()` reads it.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 import httpx
 
 HEADWATER = Path(sys.executable).with_name("headwater")
+FIRST_KEY_FILE = "headwater-first-key.txt"
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
 
@@ -57,14 +60,17 @@ class LiveServer:
         env: Mapping[str, str] | None = None,
         database_url: str | None = None,
         api_key: str | None = None,
+        args: Sequence[str] = (),
+        port: int | None = None,
     ) -> None:
         self.workdir = workdir
+        self.args = list(args)  # extra `headwater serve` options
         self.workers = workers
         self.env = dict(env or {})  # extra HEADWATER_* settings for the server
         self.db_path = workdir / "headwater.db"
         self.database_url = database_url
         self.log_path = workdir / "server.log"
-        self.port = free_port()
+        self.port = port or free_port()
         self.org = "default"
         self.project = "default"
         self.api_key = api_key or ""
@@ -99,6 +105,12 @@ class LiveServer:
     # -- lifecycle ----------------------------------------------------------
 
     @property
+    def pid(self) -> int:
+        """The supervisor's process id (also the process group's)."""
+        assert self.process is not None
+        return self.process.pid
+
+    @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -107,6 +119,7 @@ class LiveServer:
             raise ServerError("server already started; stop() or kill() it first")
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
         env.update(self.env)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         store = (
             ["--database-url", self.database_url]
@@ -114,7 +127,7 @@ class LiveServer:
             else ["--db", str(self.db_path)]
         )
         command = [str(HEADWATER), "serve", *store, "--port", str(self.port)]
-        command += ["--workers", str(self.workers)]
+        command += ["--workers", str(self.workers), *self.args]
         self.process = subprocess.Popen(
             command,
             cwd=self.workdir,
@@ -156,12 +169,26 @@ class LiveServer:
         )
 
     def _read_credentials(self) -> None:
-        text = self.output()
-        key = re.search(r"^\s*API key:\s+(\S+)\s*$", text, re.MULTILINE)
+        path = self.workdir / FIRST_KEY_FILE
+        text = path.read_text("utf-8") if path.exists() else ""
+        key = re.search(r"^API key:\s+(\S+)\s*$", text, re.MULTILINE)
         source = re.search(r"^\s*Source id:\s+(\S+)\s*$", text, re.MULTILINE)
         if key is None or source is None:
-            raise ServerError(f"no bootstrap key in the server output:\n{text}")
+            raise ServerError(f"no bootstrap key in {path}:\n{text}\noutput:\n{self.output()}")
         self.api_key, self.source_id = key.group(1), source.group(1)
+
+    def worker_pids(self) -> list[int]:
+        """The live worker processes (the supervisor's children), oldest first."""
+        assert self.process is not None
+        return sorted(_children(self.process.pid))
+
+    def wait(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        """The exit status once the server exits by itself (ServerError if it does not)."""
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise ServerError(f"still running after {timeout}s:\n{self.output()}") from None
 
     def stop(self) -> None:
         """Graceful stop: SIGTERM to the group, wait, then SIGKILL whatever is left.
@@ -211,6 +238,24 @@ class LiveServer:
             self._log = None
 
 
+def _children(pid: int) -> list[int]:
+    """Live (non-zombie) child processes of `pid`."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return [c for c in found if alive(c)]
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (exists and is not a zombie)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def _group_alive(pgid: int) -> bool:
     """Whether any live (non-zombie) process is still in the group."""
     proc = Path("/proc")
@@ -241,9 +286,11 @@ def live_server(
     env: Mapping[str, str] | None = None,
     database_url: str | None = None,
     api_key: str | None = None,
+    args: Sequence[str] = (),
+    port: int | None = None,
 ) -> Iterator[LiveServer]:
     """A started server, always torn down (even when the test fails)."""
-    server = LiveServer(workdir, workers, env, database_url, api_key)
+    server = LiveServer(workdir, workers, env, database_url, api_key, args, port)
     try:
         server.start()
         yield server

@@ -22,11 +22,26 @@ def test_precedence_is_flag_then_environment_then_default() -> None:
         ({"HEADWATER_MAX_FUTURE_SKEW_SECONDS": "-1"}, "must not be negative"),
         ({"HEADWATER_SQLITE_SYNCHRONOUS": "OFF"}, "sqlite_synchronous must be FULL"),
         ({"HEADWATER_LOG_LEVEL": "loud"}, "log_level must be DEBUG"),
+        (
+            {"HEADWATER_ACCESS_LOG": "maybe"},
+            "setting access_log (HEADWATER_ACCESS_LOG): expected true or false, got 'maybe'",
+        ),
+        ({"HEADWATER_HEADER_TIMEOUT_SECONDS": "0"}, "header_timeout_seconds must be more than 0"),
     ],
 )
 def test_invalid_values_name_the_setting(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Settings.from_env(environ=env)
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [("true", True), ("ON", True), ("1", True), ("no", False), ("0", False)]
+)
+def test_switches_read_the_usual_spellings(raw: str, value: bool) -> None:
+    # Issue 11: access_log and reuse_port are the first on/off settings.
+    env = {"HEADWATER_ACCESS_LOG": raw, "HEADWATER_REUSE_PORT": raw}
+    settings = Settings.from_env(environ=env)
+    assert (settings.access_log, settings.reuse_port) == (value, value)
 
 
 def test_database_urls() -> None:
@@ -40,5 +55,5 @@ def test_database_urls() -> None:
 
 
 def test_worker_environment_round_trips() -> None:
-    settings = Settings(port=9123, writer_max_wait_ms=1.5)
+    settings = Settings(port=9123, writer_max_wait_ms=1.5, access_log=False, reuse_port=True)
     assert Settings.from_env(environ=settings.as_env()) == settings

@@ -8,11 +8,12 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
 
-from headwater import logs
+from headwater import server
 from headwater.catalog.feeds import FORMATS, FeedRefused
 from headwater.catalog.imports import record_refused, run_import
 from headwater.catalog.imports import report as import_report
@@ -28,7 +29,7 @@ from headwater.profiles import lookup
 from headwater.profiles.attributes import STRATEGIES
 from headwater.store import open_store
 from headwater.store.base import Project, Store
-from headwater.tenancy import keys, provision
+from headwater.tenancy import first_key, keys, provision
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -94,51 +95,55 @@ def main() -> None:
 @click.option("--host", help="Bind address [default: 127.0.0.1]. Env: HEADWATER_HOST.")
 @click.option("--port", type=int, help="Port [default: 8080]. Env: HEADWATER_PORT.")
 @click.option("--workers", type=int, help="Server processes [default: 1]. Env: HEADWATER_WORKERS.")
+@click.option(
+    "--reuse-port",
+    is_flag=True,
+    default=None,
+    help="Share the port with other servers started with this flag (SO_REUSEPORT); without "
+    "it an address in use is refused. Env: HEADWATER_REUSE_PORT.",
+)
 def serve(
     db: str | None,
     database_url: str | None,
     host: str | None,
     port: int | None,
     workers: int | None,
+    reuse_port: bool | None,
 ) -> None:
     """Start the HTTP server (granian). On an empty store, create a default project and key."""
-    settings = _settings(db=db, database_url=database_url, host=host, port=port, workers=workers)
-    store = _open(settings)
-    try:
-        created = provision.bootstrap(store)
+    settings = _settings(
+        db=db,
+        database_url=database_url,
+        host=host,
+        port=port,
+        workers=workers,
+        reuse_port=reuse_port or None,
+    )
+    try:  # first: before anything is printed or created (one server per port)
+        listener = server.listen(settings.host, settings.port, settings.reuse_port)
     except HeadwaterError as exc:
         raise click.ClickException(exc.message) from None
-    finally:
-        store.close()
-    base = f"http://{settings.host}:{settings.port}"
-    if created:
-        click.echo("Created organization 'default', project 'default' and a full-access key:")
-        click.echo(f"  API key:   {created.api_key}")
-        click.echo(f"  Source id: {created.source_id}")
-        click.echo(f"  Track URL: {base}/v1/default/projects/default/track")
-        click.echo("Store the key now: only a hash of it is kept.")
-    click.echo(f"Headwater listening on {base} (store: {settings.store_label})")
-    sys.stdout.flush()
-    os.environ.update(settings.as_env())  # worker processes read their settings from here
-
-    from granian.constants import Interfaces
-    from granian.log import LogLevels
-    from granian.server import Server
-
-    Server(
-        "headwater.api.app:create_app",
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        factory=True,
-        log_access=False,
-        # Bounds shutdown: a SIGTERM that lands while a worker is still starting is otherwise
-        # lost by that worker, and granian 2.8 then waits for it forever.
-        workers_kill_timeout=10,
-        log_level=LogLevels(settings.log_level.lower()),
-        log_dictconfig=logs.GRANIAN_LOGGING,
-    ).serve()
+    with listener:
+        store = _open(settings)
+        try:
+            lines = first_key.bootstrap(
+                store,
+                server.url(settings.host, settings.port),
+                settings.store_label,
+                sys.stdout.isatty(),
+                Path.cwd(),
+            )
+        except HeadwaterError as exc:
+            raise click.ClickException(exc.message) from None
+        finally:
+            store.close()
+        for line in lines:
+            click.echo(line)
+        where = server.address(settings.host, settings.port)
+        click.echo(f"Headwater listening on http://{where} (store: {settings.store_label})")
+        sys.stdout.flush()
+        os.environ.update(settings.as_env())  # worker processes read their settings from here
+        server.run(settings, listener)
 
 
 @main.command()

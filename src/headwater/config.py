@@ -16,7 +16,20 @@ from headwater.errors import ConfigError
 from headwater.identity.resolve import MAX_PROFILES
 
 T = TypeVar("T")
-_TYPES: dict[str, type[Any]] = {"str": str, "int": int, "float": float}
+
+
+def _boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+_TYPES: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": _boolean}
 
 
 def _setting(default: T, help: str) -> T:
@@ -50,6 +63,18 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address the HTTP server binds to.")
     port: int = _setting(8080, "Port the HTTP server listens on.")
     workers: int = _setting(1, "Server processes; each has its own writer thread.")
+    reuse_port: bool = _setting(
+        False,
+        "Let several servers listen on one host and port (SO_REUSEPORT; each must set it): the "
+        "kernel then splits connections between them, e.g. to replace a server without "
+        "downtime. Off, `serve` refuses an address already in use.",
+    )
+    header_timeout_seconds: float = _setting(
+        10.0,
+        "Most seconds a connection may take to send a request's headers, counted from when it "
+        "opens or its previous response ends (so also how long an idle keep-alive connection "
+        "stays open); then the server closes it.",
+    )
     max_body_bytes: int = _setting(
         5 * 1024 * 1024, "Largest request body in bytes (after gzip decoding); larger gets 413."
     )
@@ -111,6 +136,11 @@ class Settings:
         "*", "Comma-separated browser origins allowed by CORS; `*` allows any origin."
     )
     log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+    access_log: bool = _setting(
+        True,
+        "One JSON line per request on stderr (logger `headwater.access`, level INFO, whatever "
+        "`log_level` says): method, route template, status, duration, key prefix, item counts.",
+    )
 
     @classmethod
     def from_env(
@@ -156,6 +186,8 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be at least 1, got {getattr(self, name)}")
+        if self.header_timeout_seconds <= 0:
+            raise ConfigError("setting header_timeout_seconds must be more than 0")
         if self.pg_pool_min_size > self.pg_pool_max_size:
             raise ConfigError("setting pg_pool_min_size must not exceed pg_pool_max_size")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -196,12 +228,13 @@ class Settings:
 
 
 def _parse(field: dataclasses.Field[Any], raw: Any) -> Any:
-    kind = _TYPES[str(field.type)]
+    kind = str(field.type)
     try:
-        return kind(raw)
+        return _TYPES[kind](raw)
     except (TypeError, ValueError) as exc:
+        expected = "true or false" if kind == "bool" else kind
         raise ConfigError(
-            f"setting {field.name} ({env_name(field.name)}): expected {kind.__name__}, got {raw!r}"
+            f"setting {field.name} ({env_name(field.name)}): expected {expected}, got {raw!r}"
         ) from exc
 
 

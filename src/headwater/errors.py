@@ -21,6 +21,11 @@ class ConfigError(HeadwaterError):
     status = 500
 
 
+class ListenError(HeadwaterError):
+    """`serve` cannot listen where it was asked to: the address is in use, not local, or not
+    permitted."""
+
+
 class BadRequest(HeadwaterError):
     """The request as a whole cannot be read (malformed JSON, wrong envelope)."""
 

@@ -1,9 +1,8 @@
-"""The ASGI application: routes, error shape, CORS, request metrics and lifecycle."""
+"""The ASGI application: routes, error shape, CORS, request metrics, access log, lifecycle."""
 
 from __future__ import annotations
 
 import functools
-import time
 from typing import Any, cast
 
 from litestar import Litestar
@@ -21,49 +20,24 @@ from headwater.api import (
     sources,
     track,
 )
-from headwater.api.asgi import ASGIApp, Message, Receive, Scope, Send
+from headwater.api.asgi import ASGIApp
 from headwater.api.auth import Authenticator
 from headwater.api.cors import cors
 from headwater.api.errors import HANDLERS, noting_disconnects
+from headwater.api.observe import observed
 from headwater.api.params import checked_text
 from headwater.api.services import Services
 from headwater.config import Settings
 from headwater.ingest.writer import Writer
-from headwater.metrics import METRICS
 from headwater.store import open_store
 from headwater.store.base import Store
-
-
-def timed(app: ASGIApp) -> ASGIApp:
-    """ASGI middleware observing latency by route template and status."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def observe(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await app(scope, receive, observe)
-        finally:
-            route = scope.get("path_template") or "unmatched"
-            METRICS.requests.labels(route, str(status)).observe(time.perf_counter() - start)
-
-    return middleware
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> ASGIApp:
     """The app; with no arguments (server workers) settings come from HEADWATER_* variables.
 
-    Layers, outermost first: request metrics, CORS, client disconnects noted, path and query
-    text checked, the raw track routes, then Litestar.
+    Layers, outermost first: request metrics and access log, CORS, client disconnects noted,
+    path and query text checked, the raw track routes, then Litestar.
     """
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
@@ -72,7 +46,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     services = lambda: routes.state.services  # noqa: E731 - set by the startup hook
     templates = [*track.ROUTES, *(route.path for route in routes.routes)]
     inner = checked_text(track.track_routes(cast(ASGIApp, routes), services), templates)
-    return timed(cors(noting_disconnects(inner), origins))
+    return observed(cors(noting_disconnects(inner), origins), settings.access_log)
 
 
 def routes_of(settings: Settings, store: Store | None = None) -> Litestar:

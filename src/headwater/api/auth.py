@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from typing import Any
 
 from headwater.errors import Forbidden, NotFound, Unauthorized
 from headwater.store.base import KeyRecord, Project, Source, Store
@@ -38,10 +39,17 @@ class Authenticator:
         org: str,
         project: str,
         scope: str,
+        notes: dict[str, Any] | None = None,
     ) -> Principal:
-        """The principal; may read the store (async callers: `cached` first, then a thread)."""
-        record = self._cached(authorization, query_key) or self._verify(authorization, query_key)
-        return _admit(record, org, project, scope)
+        """The principal; may read the store (async callers: `cached` first, then a thread).
+
+        `notes` (the request's access-log fields) gets the key prefix once the key is verified,
+        even when the key is then refused (revoked, another project, a missing scope).
+        """
+        record = self._cached(authorization, query_key) or self._verify(
+            authorization, query_key, notes
+        )
+        return _admit(record, org, project, scope, notes)
 
     def cached(
         self,
@@ -50,17 +58,20 @@ class Authenticator:
         org: str,
         project: str,
         scope: str,
+        notes: dict[str, Any] | None = None,
     ) -> Principal | None:
         """The principal when its key is cached, without any I/O; else None."""
         record = self._cached(authorization, query_key)
-        return _admit(record, org, project, scope) if record else None
+        return _admit(record, org, project, scope, notes) if record else None
 
     def _cached(self, authorization: str | None, query_key: str | None) -> KeyRecord | None:
         # Keyed by the credential as sent, so a cached key costs one dict lookup per request.
         cached = self._keys.get(authorization or f"?{query_key}")
         return cached[1] if cached and cached[0] > time.monotonic() else None
 
-    def _verify(self, authorization: str | None, query_key: str | None) -> KeyRecord:
+    def _verify(
+        self, authorization: str | None, query_key: str | None, notes: dict[str, Any] | None
+    ) -> KeyRecord:
         if authorization:
             prefix, secret = keys.from_basic(authorization)
         elif query_key:
@@ -73,6 +84,8 @@ class Authenticator:
         if record is None or not keys.matches(secret, record.secret_sha256):
             raise Unauthorized("invalid API key")
         if record.revoked:
+            if notes is not None:  # a verified key: its prefix names the client to fix
+                notes["key_prefix"] = record.prefix
             raise Unauthorized("this API key has been revoked")
         if not authorization and prefix not in self._warned:  # once per valid key: bounded
             self._warned.add(prefix)
@@ -103,7 +116,11 @@ class Authenticator:
         return found
 
 
-def _admit(record: KeyRecord, org: str, project: str, scope: str) -> Principal:
+def _admit(
+    record: KeyRecord, org: str, project: str, scope: str, notes: dict[str, Any] | None
+) -> Principal:
+    if notes is not None:
+        notes["key_prefix"] = record.prefix
     if record.project.org != org or record.project.slug != project:
         raise NotFound(f"project {org}/{project} not found")
     if scope not in record.scopes:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 from litestar import Request
 
+from headwater.api.asgi import Scope
 from headwater.api.auth import Authenticator, Principal
+from headwater.api.observe import notes
 from headwater.config import Settings
 from headwater.ingest.writer import Writer
 from headwater.store.base import Store
@@ -38,6 +40,7 @@ class Services:
             org,
             project,
             scope,
+            notes(cast(Scope, request.scope)),
         )
 
 

@@ -21,6 +21,7 @@ import msgspec
 from headwater.api.asgi import ASGIApp, Receive, Scope, Send, respond
 from headwater.api.body import decode_content, receive_body
 from headwater.api.errors import client_message, error_body, error_headers
+from headwater.api.observe import notes
 from headwater.api.services import Services
 from headwater.catalog.track import screen, screened_ids
 from headwater.clock import now_ms
@@ -104,7 +105,8 @@ async def ingest(
     if authorization is None and scope["query_string"]:
         query_key = parse_qs(scope["query_string"].decode("latin-1")).get("apiKey", [None])[0]
     # A cache miss reads the store: off the event loop, which must never wait on a database.
-    who = (authorization, query_key, org, project, "ingest")
+    noted = notes(scope)  # the access log's: key prefix, item counts
+    who = (authorization, query_key, org, project, "ingest", noted)
     principal = hub.auth.cached(*who)
     if principal is None:
         principal = await asyncio.to_thread(hub.auth.authenticate, *who)
@@ -126,6 +128,12 @@ async def ingest(
             METRICS.rejected.labels(r.reason).inc()
         for r in unreadable.refused:
             METRICS.refused.labels(r.reason).inc()
+        noted.update(
+            accepted=0,
+            duplicates=0,
+            rejected=len(unreadable.rejected),
+            refused=len(unreadable.refused),
+        )
         raise
     if batch.products:  # product items creating a product must carry every required field
         ids = screened_ids(batch)
@@ -138,6 +146,12 @@ async def ingest(
         METRICS.rejected.labels(rejection.reason).inc()
     for refusal in batch.refused:
         METRICS.refused.labels(refusal.reason).inc()
+    noted.update(
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=len(batch.rejected),
+        refused=len(batch.refused),
+    )
     unstored = batch.rejected + batch.refused
     report: dict[str, object] = {
         "accepted": result.accepted,
