@@ -111,6 +111,11 @@ class Settings:
         "*", "Comma-separated browser origins allowed by CORS; `*` allows any origin."
     )
     log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+    retention_days: int = _setting(
+        0,
+        "Days of events `headwater events prune` keeps, by event time; older events are "
+        "deleted when it runs. 0 keeps every event.",
+    )
 
     @classmethod
     def from_env(
@@ -192,7 +197,8 @@ class Settings:
         backend, location = self.store
         if backend == "sqlite":
             return location
-        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", location)
+        hidden = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", location)
+        return re.sub(r"([?&]password=)[^&]*", r"\1***", hidden)
 
 
 def _parse(field: dataclasses.Field[Any], raw: Any) -> Any:

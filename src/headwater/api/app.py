@@ -14,6 +14,7 @@ from headwater.api import (
     catalog,
     consent,
     events,
+    export,
     ops,
     privacy,
     profiles,
@@ -94,6 +95,7 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
 
     handlers: list[Any] = [
         events.list_events,
+        export.export_events,
         events.get_event,
         profiles.lookup_profile,
         profiles.identity_history,
@@ -111,6 +113,7 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
         attributes.set_strategy,
         quarantine.list_quarantine,
         quarantine.replay_quarantine,
+        quarantine.dismiss_quarantine,
         catalog.import_feed,
         catalog.list_imports,
         catalog.list_products,
