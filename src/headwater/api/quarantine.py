@@ -75,7 +75,7 @@ def replay_quarantine(
 def dismiss_quarantine(
     request: AnyRequest, org: FromPath[str], project: FromPath[str], body: RawBody
 ) -> Response[bytes]:
-    """Delete the entries in `ids` and/or with `status` (ingest/dismiss.py)."""
+    """Dismiss the entries in `ids` and/or with `status` (ingest/dismiss.py)."""
     hub = services(request)
     principal = hub.principal(request, org, project, "admin")
     try:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from headwater.commands.common import Opened, project_command
-from headwater.ingest.dismiss import STATUSES, dismiss
+from headwater.ingest.dismiss import DISMISSABLE, STATUSES, dismiss
 from headwater.ingest.replay import replay_pending
 from headwater.model.views import quarantine_view
 
@@ -61,11 +61,11 @@ def replay_quarantine(opened: Opened, ids: tuple[int, ...], item: Any) -> None:
 @click.option(
     "--id", "ids", type=click.IntRange(0, 2**63 - 1), multiple=True, help="Entry id; repeat."
 )
-@click.option("--status", type=click.Choice(STATUSES), help="Every entry with this status.")
+@click.option("--status", type=click.Choice(DISMISSABLE), help="Every entry with this status.")
 def dismiss_quarantine(opened: Opened, ids: tuple[int, ...], status: str | None) -> None:
-    """Delete entries that will never be replayed: those given by --id, those with --status,
-    or those given by --id that also have --status. Prints {"dismissed": N, "missing": [...]}
-    and exits 1 when an --id was not found."""
+    """Dismiss entries that will never be replayed (their raw content is deleted): those
+    given by --id, those with --status, or those given by --id that also have --status.
+    Prints {"dismissed": N, "missing": [...]} and exits 1 when an --id was not dismissed."""
     if not ids and status is None:
         raise click.UsageError("give --id (repeatable), --status, or both")
     report = dismiss(opened.store, opened.project.id, ids or None, status, "cli")

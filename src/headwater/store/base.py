@@ -263,10 +263,11 @@ class Store(Protocol):
 
     def dismiss_quarantine(
         self, project_id: int, status: str | None, ids: Sequence[int] | None, up_to: int,
-        limit: int,
+        limit: int, now: int,
     ) -> list[int]:  # fmt: skip
-        """Delete up to `limit` of the project's entries with ids up to `up_to` (with
-        `status`, among `ids` when given), oldest first, in one transaction; their ids."""
+        """Mark `dismissed` and empty the raw content of up to `limit` of the project's
+        entries with ids up to `up_to` (with `status`, among `ids` when given; not dismissed
+        already), oldest first, in one transaction; their ids."""
 
     # events leaving the store
     def event_horizon(self) -> Horizon: ...

@@ -482,9 +482,10 @@ class SQLStore(CatalogSQL, PrivacySQL):
 
     def dismiss_quarantine(
         self, project_id: int, status: str | None, ids: Sequence[int] | None, up_to: int,
-        limit: int,
+        limit: int, now: int,
     ) -> list[int]:  # fmt: skip
-        where, params = "project_id = ? AND id <= ?", list[object]([project_id, up_to])
+        where = "project_id = ? AND id <= ? AND status <> 'dismissed'"
+        params = list[object]([project_id, up_to])
         if status is not None:
             where += " AND status = ?"
             params.append(status)
@@ -492,13 +493,14 @@ class SQLStore(CatalogSQL, PrivacySQL):
             where += f" AND id IN ({placeholders(ids)})"
             params += ids
         with self._transaction() as conn:
-            # A writer of personal data like any other: an erasure never counts rows this
-            # transaction is deleting.
+            # A writer of personal data like any other: an erasure never reads rows this
+            # transaction is emptying.
             self._lock_privacy(conn, [project_id], exclusive=False)
             rows = conn.execute(
-                "DELETE FROM quarantine WHERE id IN "
-                f"(SELECT id FROM quarantine WHERE {where} ORDER BY id LIMIT ?) RETURNING id",
-                [*params, limit],
+                "UPDATE quarantine SET status = 'dismissed', raw = '', resolved_at = ? "
+                f"WHERE id IN (SELECT id FROM quarantine WHERE {where} ORDER BY id LIMIT ?) "
+                "RETURNING id",
+                [now, *params, limit],
             ).fetchall()
         return sorted(int(i) for (i,) in rows)
 
