@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import click
 import msgspec
 import pytest
 from click.testing import CliRunner
@@ -19,6 +18,7 @@ from headwater.store.migrations import migrations
 from headwater.store.sqlite.store import SQLiteStore
 from headwater.tenancy import provision
 from tests import postgres
+from tests.test_docs import _commands
 
 ALL_APPLIED = f"applied migrations: {', '.join(str(v) for v, _ in migrations('sqlite'))}\n"
 
@@ -246,17 +246,7 @@ NO_STORE = (
 )
 
 
-def every_command(group: click.Group = main, prefix: str = "headwater") -> list[str]:
-    found = []
-    for name, command in group.commands.items():
-        if isinstance(command, click.Group):
-            found += every_command(command, f"{prefix} {name}")
-        else:
-            found.append(f"{prefix} {name}")
-    return sorted(found)
-
-
-@pytest.mark.parametrize("command", sorted(set(every_command()) - CREATORS))
+@pytest.mark.parametrize("command", sorted(set(_commands(main)) - CREATORS))
 def test_reading_commands_never_create_a_store(command: str, tmp_path: Path) -> None:
     """Only serve, migrate and keys create may create a store; every other command says
     which file it opened, and leaves no file behind."""

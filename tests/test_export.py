@@ -389,6 +389,9 @@ def test_cli_export_leaves_no_partial_file_behind(
 
         monkeypatch.setattr("headwater.commands.events.export", broken)
         target = tmp_path / "out.ndjson"
-        code, _ = run("events", "export", *where, "-o", str(target))
-    assert code == 1
+        assert run("events", "export", *where, "-o", str(target)) == (
+            1, f"Error: cannot write {target}: disk full\n")  # fmt: skip
     assert not target.exists() and not list(tmp_path.glob(".*"))
+    missing = tmp_path / "no" / "such" / "dir.csv"
+    code, out = run("events", "export", *where, "-o", str(missing))
+    assert (code, out) == (1, f"Error: cannot write {missing}: No such file or directory\n")

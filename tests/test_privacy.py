@@ -1027,4 +1027,6 @@ def test_cli_consent_require_and_required(cli: tuple[str, ...]) -> None:
     assert run("consent", "required", *cli) == (0, "")
     code, out = run("consent", "require", "--database-url", cli[1], "--org", "acme",
                     "--project", "nope", "analytics")  # fmt: skip
-    assert code == 1 and out == "Error: project acme/nope not found\n"
+    assert code == 1 and out == (
+        "Error: project acme/nope not found; the store's projects: acme/web\n"
+    )

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Concatenate, ParamSpec
+from typing import Any
 
 import click
 
@@ -24,7 +24,6 @@ from headwater.model import rules
 from headwater.store import open_store
 from headwater.store.base import Project, Store
 
-P = ParamSpec("P")
 SHOWN_PROJECTS = 20  # projects an error message lists
 
 
@@ -175,18 +174,17 @@ def project_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def project_command(command: Callable[Concatenate[Opened, P], None]) -> Callable[P, None]:
-    """The command with store and project options, run with them opened (as its first
-    argument)."""
+def project_command(command: Callable[..., None]) -> Callable[..., None]:
+    """The command with the store and project options, run with them opened: it gets an
+    `Opened` as its first argument, then its own options."""
 
     @functools.wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> None:
-        names = ("db", "database_url", "org", "project")
-        db, database_url, org, project = (kwargs.pop(name) for name in names)
-        with opened(db, database_url, org, project) as ctx:  # type: ignore[arg-type]
-            command(ctx, *args, **kwargs)
+    def run(**options: Any) -> None:
+        where = [options.pop(name) for name in ("db", "database_url", "org", "project")]
+        with opened(*where) as ctx:
+            command(ctx, **options)
 
-    wrapped: Callable[P, None] = database_options(project_options(run))
+    wrapped: Callable[..., None] = database_options(project_options(run))
     return wrapped
 
 

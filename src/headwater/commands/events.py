@@ -143,6 +143,8 @@ def export_events(
     oldest first, in constant memory. Times are epoch ms or ISO-8601 (UTC unless an offset
     is given). With --output FILE, prints {"exported": N, ...} when done."""
     chosen = check_format(fmt or _format_of(output))
+    if chosen == "parquet" and str(output) == "-" and sys.stdout.isatty():
+        raise click.UsageError("Parquet is binary: write it to a file with --output FILE")
     query = _query(opened, event_name=event_name, user_id=user_id, profile_id=profile_id,
                    account_id=account_id, since=since, until=until)  # fmt: skip
     total = opened.store.count_events(query) if on_terminal() else None
@@ -178,6 +180,9 @@ def _destination(output: Path) -> Iterator[IO[bytes]]:
         with partial.open("wb") as file:
             yield file
         partial.replace(output)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -471,10 +471,8 @@ class SQLStore(CatalogSQL, PrivacySQL):
             )
 
     def count_quarantine(self, project_id: int, status: str | None) -> int:
-        sql, params = (
-            "SELECT count(*) FROM quarantine WHERE project_id = ?",
-            list[object]([project_id]),
-        )
+        sql = "SELECT count(*) FROM quarantine WHERE project_id = ?"
+        params: list[object] = [project_id]
         if status is not None:
             sql += " AND status = ?"
             params.append(status)
@@ -485,7 +483,7 @@ class SQLStore(CatalogSQL, PrivacySQL):
         limit: int, now: int,
     ) -> list[int]:  # fmt: skip
         where = "project_id = ? AND id <= ? AND status <> 'dismissed'"
-        params = list[object]([project_id, up_to])
+        params: list[object] = [project_id, up_to]
         if status is not None:
             where += " AND status = ?"
             params.append(status)
@@ -543,7 +541,8 @@ class SQLStore(CatalogSQL, PrivacySQL):
 def _event_filters(query: EventQuery) -> tuple[list[str], list[object]]:
     """The WHERE terms (the project's first) and parameters of `query`'s exact-match filters
     and time bounds."""
-    where, params = ["project_id = ?"], list[object]([query.project_id])
+    where = ["project_id = ?"]
+    params: list[object] = [query.project_id]
     for column, value in (
         ("user_id", query.user_id),
         ("profile_id", query.profile_id),
