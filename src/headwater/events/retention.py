@@ -22,7 +22,7 @@ from collections.abc import Callable
 from headwater.store.base import EventQuery, Store
 
 DAY_MS = 86_400_000
-CHUNK = 2000  # events per transaction: the writer is held tens of milliseconds at most
+CHUNK = 2000  # events per transaction: the writer is held ~70 ms (docs/benchmarks.md)
 # Between chunks: longer than SQLite's longest wait between retries of a writer waiting for
 # the lock (100 ms), so a server's writer gets in between two chunks instead of starving.
 PAUSE_S = 0.11
