@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click.testing
 import httpx
 import msgspec
 import pyarrow.parquet as pq
@@ -395,3 +396,14 @@ def test_cli_export_leaves_no_partial_file_behind(
     missing = tmp_path / "no" / "such" / "dir.csv"
     code, out = run("events", "export", *where, "-o", str(missing))
     assert (code, out) == (1, f"Error: cannot write {missing}: No such file or directory\n")
+
+
+def test_cli_parquet_is_not_written_to_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with opened("sqlite", tmp_path) as (where, store):
+        sample(store)
+        # What CliRunner puts in place of standard output, made to look like a terminal.
+        monkeypatch.setattr(click.testing._NamedTextIOWrapper, "isatty", lambda _: True)
+        code, out = run("events", "export", *where, "--format", "parquet")
+    assert code == 2 and "Parquet is binary: write it to a file with --output FILE" in out
