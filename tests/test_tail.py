@@ -203,6 +203,15 @@ def test_cli_tail_prints_events_with_their_seq(backend: str, tmp_path: Path) -> 
         assert [(e["eventId"], e["eventName"]) for e in lines(out)] == [("b", "Other")]
 
 
+def test_cli_tail_refuses_conflicting_starts(tmp_path: Path) -> None:
+    with opened("sqlite", tmp_path) as (where, store):
+        store.ensure_project("acme", "web", NOW)
+        code, out = run("events", "tail", *where, "--from-start", "--after-seq", "3")
+        assert code == 2 and "give --from-start or --after-seq, not both" in out
+        code, out = run("events", "tail", *where, "--after-seq", str(2**63))
+        assert code == 2 and "is not in the range" in out
+
+
 def test_cli_tail_stops_cleanly_on_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C while waiting: what was printed stays, exit status 0, no traceback."""
     with opened("sqlite", tmp_path) as (where, store):

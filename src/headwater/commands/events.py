@@ -64,7 +64,7 @@ def _query(opened: Opened, **filters: Any) -> EventQuery:
 @click.option("--from-start", is_flag=True, help="Begin with the oldest stored event.")
 @click.option(
     "--after-seq",
-    type=click.IntRange(0),
+    type=click.IntRange(0, 2**63 - 1),
     help="Begin after this seq (the `seq` of the last line printed, to resume).",
 )
 @click.option("--limit", type=click.IntRange(1), help="Stop after this many events.")
@@ -83,6 +83,8 @@ def tail_events(
     """Print events as they commit, one JSON object per line (the events API's, with its
     `seq`), until Ctrl-C (or --limit events). Starts with the next event to commit, unless
     --from-start or --after-seq."""
+    if from_start and after_seq is not None:
+        raise click.UsageError("give --from-start or --after-seq, not both")
     query = _query(opened, event_name=event_name, user_id=user_id, profile_id=profile_id,
                    account_id=account_id)  # fmt: skip
     start = after_seq if after_seq is not None else start_seq(opened.store, from_start)
