@@ -975,7 +975,7 @@ def test_cli_erase_asks_on_a_terminal(
     cli: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, answer: str, code: int
 ) -> None:
     # Rule: on a terminal, erase shows the person and asks; only "y" erases.
-    monkeypatch.setattr("headwater.cli.interactive", lambda: True)
+    monkeypatch.setattr("headwater.commands.privacy.interactive", lambda: True)
     got, out = run("privacy", "erase", *cli, "--user-id", ADA, input=f"{answer}\n")
     assert got == code, out
     lines = out.splitlines()
@@ -991,7 +991,7 @@ def test_cli_erase_asks_on_a_terminal(
 def test_cli_erase_suppress(cli: tuple[str, ...], monkeypatch: pytest.MonkeyPatch) -> None:
     # Rule: --suppress suppresses the identifiers (the question says so); later events naming
     # them are refused.
-    monkeypatch.setattr("headwater.cli.interactive", lambda: True)
+    monkeypatch.setattr("headwater.commands.privacy.interactive", lambda: True)
     code, out = run("privacy", "erase", *cli, "--user-id", ADA, "--suppress", input="y\n")
     assert code == 0, out
     assert out.splitlines()[1] == (
@@ -1027,4 +1027,6 @@ def test_cli_consent_require_and_required(cli: tuple[str, ...]) -> None:
     assert run("consent", "required", *cli) == (0, "")
     code, out = run("consent", "require", "--database-url", cli[1], "--org", "acme",
                     "--project", "nope", "analytics")  # fmt: skip
-    assert code == 1 and out == "Error: project acme/nope not found\n"
+    assert code == 1 and out == (
+        "Error: project acme/nope not found; the store's projects: acme/web\n"
+    )

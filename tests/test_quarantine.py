@@ -9,6 +9,7 @@ import msgspec
 from litestar.testing import TestClient
 
 from tests.conftest import Tenant
+from tests.test_catalog import feed, hoodie, upload
 
 Client = TestClient[Any]
 
@@ -68,7 +69,9 @@ def test_replay_after_raising_a_limit(make_client: Any, tenant: Tenant) -> None:
 
     relaxed = make_client(max_future_skew_seconds=86_400)
     report = replay(relaxed, tenant).json()
-    assert report == {"replayed": 1, "accepted": 1, "duplicates": 0, "failed": [], "refused": []}
+    products = {"created": 0, "updated": 0, "unchanged": 0}
+    assert report == {"replayed": 1, "accepted": 1, "duplicates": 0, "products": products,
+                      "failed": [], "refused": []}  # fmt: skip
     assert sorted(stored(relaxed, tenant)) == ["later", "now"]
     assert listing(relaxed, tenant)["items"] == []
     [done] = listing(relaxed, tenant, status="replayed")["items"]
@@ -114,3 +117,23 @@ def test_listing_pages(client: Client, tenant: Tenant) -> None:
     assert third["next"] is None
     bad = client.get(f"{tenant.base}/quarantine", params={"status": "x"}, headers=tenant.headers)
     assert bad.status_code == 400
+
+
+def test_a_replayed_product_is_in_the_report(client: Client, tenant: Tenant) -> None:
+    """Issue 11 (Deliver 7): replaying a feed's rejected product used to report nothing
+    (`replayed: 1, accepted: 0`); the report counts the products it wrote."""
+    upload(client, tenant, feed(hoodie("A"), {**hoodie("Q"), "price": "cheap"}))
+    [entry] = listing(client, tenant)["items"]
+    assert entry["kind"] == "product"
+    fixed = {"ids": [entry["id"]], "item": {**hoodie("Q"), "price": 3}}
+    report = replay(client, tenant, fixed).json()
+    assert report["products"] == {"created": 1, "updated": 0, "unchanged": 0}
+    assert (report["replayed"], report["accepted"], report["failed"]) == (1, 0, [])
+    # A product item (received after the feed's import, so newer) updates its product.
+    item = {"eventId": "p1", "productId": "A", "data": {"price": "x"}}
+    track(client, tenant, {"track": [{"name": "Product", "payload": [item]}]})
+    [bad] = listing(client, tenant)["items"]
+    corrected = {"ids": [bad["id"]], "item": {**item, "data": {"price": 9}}}
+    report = replay(client, tenant, corrected).json()
+    assert report["products"] == {"created": 0, "updated": 1, "unchanged": 0}, report
+    assert report["accepted"] == 1

@@ -141,6 +141,11 @@ class Settings:
         "One JSON line per request on stderr (logger `headwater.access`, level INFO, whatever "
         "`log_level` says): method, route template, status, duration, key prefix, item counts.",
     )
+    retention_days: int = _setting(
+        0,
+        "Days of events `headwater events prune` keeps, by event time; older events are "
+        "deleted when it runs. 0 keeps every event.",
+    )
 
     @classmethod
     def from_env(
@@ -224,7 +229,8 @@ class Settings:
         backend, location = self.store
         if backend == "sqlite":
             return location
-        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", location)
+        hidden = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", location)
+        return re.sub(r"([?&]password=)[^&]*", r"\1***", hidden)
 
 
 def _parse(field: dataclasses.Field[Any], raw: Any) -> Any:

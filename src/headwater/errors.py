@@ -52,6 +52,12 @@ class Conflict(HeadwaterError):
     status = 409
 
 
+class MissingDependency(HeadwaterError):
+    """A feature needs an optional package that is not installed."""
+
+    status = 501
+
+
 class PayloadTooLarge(HeadwaterError):
     status = 413
 

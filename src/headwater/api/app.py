@@ -13,6 +13,7 @@ from headwater.api import (
     catalog,
     consent,
     events,
+    export,
     ops,
     privacy,
     profiles,
@@ -72,6 +73,7 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
 
     handlers: list[Any] = [
         events.list_events,
+        export.export_events,
         events.get_event,
         profiles.lookup_profile,
         profiles.identity_history,
@@ -89,6 +91,7 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
         attributes.set_strategy,
         quarantine.list_quarantine,
         quarantine.replay_quarantine,
+        quarantine.dismiss_quarantine,
         catalog.import_feed,
         catalog.list_imports,
         catalog.list_products,

@@ -21,7 +21,7 @@ from headwater.ingest import normalize
 from headwater.metrics import METRICS
 from headwater.model import rules
 from headwater.model.event import Batch, Context, raw_text
-from headwater.store.base import QuarantineEntry, Store
+from headwater.store.base import ApplyCounts, QuarantineEntry, Store
 
 
 @dataclasses.dataclass
@@ -29,6 +29,8 @@ class ReplayReport:
     replayed: int = 0
     accepted: int = 0
     duplicates: int = 0
+    # Catalog products the replayed entries wrote: feed products and product items.
+    products: ApplyCounts = dataclasses.field(default_factory=ApplyCounts)
     failed: list[dict[str, object]] = dataclasses.field(default_factory=list)
     # Events not stored for consent or suppression (consent/gate.py); the entry is resolved.
     refused: list[dict[str, object]] = dataclasses.field(default_factory=list)
@@ -148,3 +150,4 @@ def _replay(
             METRICS.refused.labels(refusal.reason).inc()
         report.accepted += result.accepted
         report.duplicates += result.duplicates
+        report.products.add(result.products)

@@ -36,6 +36,8 @@ _OBJECTS = {
     "extra": "extra",
 }
 _POSITION = {name: i for i, name in enumerate(EVENT_COLUMNS)}
+#: Stored column → field of an event's view, in the order the view lists them.
+EVENT_FIELDS = {**_WIRE_NAMES, **_OBJECTS}
 
 
 def event_view(row: Sequence[object]) -> dict[str, object]:

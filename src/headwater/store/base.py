@@ -26,6 +26,12 @@ class Project:
 
 
 @dataclasses.dataclass(frozen=True)
+class ProjectInfo:
+    project: Project
+    created_at: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Source:
     project_id: int
     id: str
@@ -95,6 +101,31 @@ class ApplyCounts:
     updated: int = 0
     unchanged: int = 0
 
+    def add(self, other: ApplyCounts) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    """What replaying one quarantine entry wrote: events and catalog products."""
+
+    accepted: int
+    duplicates: int
+    products: ApplyCounts
+
+
+@dataclasses.dataclass(frozen=True)
+class Horizon:
+    """How far a reader following the events by `seq` may go (events/tail.py): the highest
+    committed seq, and the transaction ids of the snapshot that saw it (the oldest still in
+    flight, the next to start; both 0 where commits happen in seq order, as on SQLite)."""
+
+    max_seq: int
+    oldest_in_flight: int = 0
+    next_transaction: int = 0
+
 
 @dataclasses.dataclass(frozen=True)
 class ProductRecord:
@@ -150,6 +181,12 @@ class Store(Protocol):
     def find_project(self, org: str, project: str) -> Project | None: ...
 
     def has_projects(self) -> bool: ...
+
+    def list_projects(self) -> list[ProjectInfo]:
+        """Every project of the store, by org and project slug."""
+
+    def has_schema(self) -> bool:
+        """Whether the database holds a Headwater schema (`migrate` has run)."""
 
     def ensure_source(self, project_id: int, name: str, source_id: str, now: int) -> Source:
         """The source named `name`, created with `source_id` when missing."""
@@ -215,12 +252,38 @@ class Store(Protocol):
         now: int,
         products: Sequence[ProductChange] = (),
         max_profiles: int = MAX_PROFILES,
-    ) -> WriteResult:
+    ) -> Resolved:
         """Mark a pending entry replayed and write its events, product changes and new
         rejections, atomically; Conflict (nothing written) when it is no longer pending."""
 
     def requarantine(self, entry: QuarantineEntry, path: str, reason: str, message: str) -> None:
         """Record why a replayed entry failed again; it stays pending."""
+
+    def count_quarantine(self, project_id: int, status: str | None) -> int: ...
+
+    def dismiss_quarantine(
+        self, project_id: int, status: str | None, ids: Sequence[int] | None, up_to: int,
+        limit: int, now: int,
+    ) -> list[int]:  # fmt: skip
+        """Mark `dismissed` and empty the raw content of up to `limit` of the project's
+        entries with ids up to `up_to` (with `status`, among `ids` when given; not dismissed
+        already), oldest first, in one transaction; their ids."""
+
+    # events leaving the store
+    def event_horizon(self) -> Horizon: ...
+
+    def events_after(
+        self, query: EventQuery, after_seq: int, up_to_seq: int, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Up to `limit` rows matching `query`'s filters with `after_seq < seq <= up_to_seq`,
+        in seq order; rows in `EVENT_COLUMNS` order followed by `seq`."""
+
+    def count_events(self, query: EventQuery) -> int:
+        """How many events match `query`'s filters and time bounds (not its cursor)."""
+
+    def prune_events(self, project_id: int, before: int, limit: int) -> int:
+        """Delete up to `limit` of the project's events with an event time before `before`,
+        oldest first, in one transaction; how many."""
 
     # catalog
     def apply_products(

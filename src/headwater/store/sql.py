@@ -19,11 +19,15 @@ from headwater.identity.links import PROFILE, USER, Link, links_of
 from headwater.identity.resolve import MAX_PROFILES
 from headwater.model.event import EVENT_COLUMNS, Batch, EventRow, WriteResult
 from headwater.store.base import (
+    ApplyCounts,
     EventQuery,
+    Horizon,
     KeyRecord,
     KeySummary,
     Project,
+    ProjectInfo,
     QuarantineEntry,
+    Resolved,
     Source,
 )
 from headwater.store.catalog import CatalogSQL
@@ -49,6 +53,7 @@ UPSERT_LINK = (
     "< (identity_links.timestamp, identity_links.event_id, identity_links.line)"
 )
 SELECT_LINKS = "SELECT project_id, kind, a, b, timestamp, event_id, line FROM identity_links"
+SELECT_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)}, seq FROM events"
 
 
 class SQLStore(CatalogSQL, PrivacySQL):
@@ -110,6 +115,10 @@ class SQLStore(CatalogSQL, PrivacySQL):
                 applied.append(version)
         return applied
 
+    def has_schema(self) -> bool:
+        with self._transaction() as conn:
+            return "schema_migrations" in self._tables(conn)
+
     def ping(self) -> None:
         self._read("SELECT 1")
 
@@ -145,6 +154,13 @@ class SQLStore(CatalogSQL, PrivacySQL):
 
     def has_projects(self) -> bool:
         return bool(self._read("SELECT 1 FROM projects LIMIT 1"))
+
+    def list_projects(self) -> list[ProjectInfo]:
+        rows = self._read(
+            "SELECT p.id, o.slug, p.slug, p.created_at FROM projects p "
+            "JOIN orgs o ON o.id = p.org_id ORDER BY o.slug, p.slug"
+        )
+        return [ProjectInfo(Project(i, org, slug), created) for i, org, slug, created in rows]
 
     def ensure_source(self, project_id: int, name: str, source_id: str, now: int) -> Source:
         with self._transaction() as conn:
@@ -258,7 +274,7 @@ class SQLStore(CatalogSQL, PrivacySQL):
 
     def _apply_product_items(
         self, conn: Connection, batch: Batch, applied: set[tuple[int, str, str, int]]
-    ) -> None:
+    ) -> ApplyCounts:
         """Apply the batch's product items that are not duplicates; `applied` collects their
         keys, so an item repeated within one write counts once."""
         changes = []
@@ -267,7 +283,7 @@ class SQLStore(CatalogSQL, PrivacySQL):
             if is_product(row) and key not in applied:
                 applied.add(key)
                 changes.append(change_of(row))
-        self._apply_products(conn, batch.ctx.project_id, changes, batch.ctx.received_at)
+        return self._apply_products(conn, batch.ctx.project_id, changes, batch.ctx.received_at)
 
     # -- reads ---------------------------------------------------------------------
 
@@ -421,7 +437,7 @@ class SQLStore(CatalogSQL, PrivacySQL):
         now: int,
         products: Sequence[ProductChange] = (),
         max_profiles: int = MAX_PROFILES,
-    ) -> WriteResult:
+    ) -> Resolved:
         with self._transaction() as conn:
             # The privacy lock first, as an erasure takes it: never the other way round.
             self._lock_privacy(conn, [entry.project_id], exclusive=False)
@@ -441,11 +457,11 @@ class SQLStore(CatalogSQL, PrivacySQL):
             applied = self._stored_product_items(conn, [batch])
             [inserted] = self._insert_events(conn, [batch.events])
             self._upsert_links(conn, batch.events)
-            self._apply_product_items(conn, batch, applied)
-            self._apply_products(conn, entry.project_id, products, now)
+            counts = self._apply_product_items(conn, batch, applied)
+            counts.add(self._apply_products(conn, entry.project_id, products, now))
             if batch.rejected:
                 conn.executemany(INSERT_QUARANTINE, quarantine_rows(batch))
-        return WriteResult(inserted, len(batch.events) - inserted)
+        return Resolved(inserted, len(batch.events) - inserted, counts)
 
     def requarantine(self, entry: QuarantineEntry, path: str, reason: str, message: str) -> None:
         with self._transaction() as conn:
@@ -453,6 +469,97 @@ class SQLStore(CatalogSQL, PrivacySQL):
                 "UPDATE quarantine SET path = ?, reason = ?, message = ? WHERE id = ?",
                 (path, reason, message, entry.id),
             )
+
+    def count_quarantine(self, project_id: int, status: str | None) -> int:
+        sql = "SELECT count(*) FROM quarantine WHERE project_id = ?"
+        params: list[object] = [project_id]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        return int(self._read(sql, params)[0][0])
+
+    def dismiss_quarantine(
+        self, project_id: int, status: str | None, ids: Sequence[int] | None, up_to: int,
+        limit: int, now: int,
+    ) -> list[int]:  # fmt: skip
+        where = "project_id = ? AND id <= ? AND status <> 'dismissed'"
+        params: list[object] = [project_id, up_to]
+        if status is not None:
+            where += " AND status = ?"
+            params.append(status)
+        if ids is not None:
+            where += f" AND id IN ({placeholders(ids)})"
+            params += ids
+        with self._transaction() as conn:
+            # A writer of personal data like any other: an erasure never reads rows this
+            # transaction is emptying.
+            self._lock_privacy(conn, [project_id], exclusive=False)
+            rows = conn.execute(
+                "UPDATE quarantine SET status = 'dismissed', raw = '', resolved_at = ? "
+                f"WHERE id IN (SELECT id FROM quarantine WHERE {where} ORDER BY id LIMIT ?) "
+                "RETURNING id",
+                [now, *params, limit],
+            ).fetchall()
+        return sorted(int(i) for (i,) in rows)
+
+    # -- events leaving the store --------------------------------------------------
+
+    def event_horizon(self) -> Horizon:
+        """One writer at a time commits, so every seq up to the highest is final."""
+        (top,) = self._read("SELECT max(seq) FROM events")[0]
+        return Horizon(int(top or 0))
+
+    def events_after(
+        self, query: EventQuery, after_seq: int, up_to_seq: int, limit: int
+    ) -> list[tuple[Any, ...]]:
+        where, params = _event_filters(query)
+        # `+project_id`: walk the seq range (the primary key), never the project's indexes.
+        where[0] = "+project_id = ?"
+        return self._read(
+            f"{SELECT_EVENTS} WHERE seq > ? AND seq <= ? AND {' AND '.join(where)} "
+            "ORDER BY seq LIMIT ?",
+            [after_seq, up_to_seq, *params, limit],
+        )
+
+    def count_events(self, query: EventQuery) -> int:
+        where, params = _event_filters(query)
+        return int(self._read(f"SELECT count(*) FROM events WHERE {' AND '.join(where)}",
+                              params)[0][0])  # fmt: skip
+
+    def prune_events(self, project_id: int, before: int, limit: int) -> int:
+        with self._transaction() as conn:
+            self._lock_privacy(conn, [project_id], exclusive=False)  # as an erasure expects
+            return int(
+                conn.execute(
+                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events "
+                    "WHERE project_id = ? AND timestamp < ? ORDER BY timestamp, seq LIMIT ?)",
+                    (project_id, before, limit),
+                ).rowcount
+            )
+
+
+def _event_filters(query: EventQuery) -> tuple[list[str], list[object]]:
+    """The WHERE terms (the project's first) and parameters of `query`'s exact-match filters
+    and time bounds."""
+    where = ["project_id = ?"]
+    params: list[object] = [query.project_id]
+    for column, value in (
+        ("user_id", query.user_id),
+        ("profile_id", query.profile_id),
+        ("account_id", query.account_id),
+        ("event_name", query.event_name),
+        ("event_id", query.event_id),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if query.since is not None:
+        where.append("timestamp >= ?")
+        params.append(query.since)
+    if query.until is not None:
+        where.append("timestamp < ?")
+        params.append(query.until)
+    return where, params
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -19,6 +19,8 @@ class NewKey:
     project: str
     source_id: str
     scopes: list[str]
+    created_org: bool = False
+    created_project: bool = False
 
 
 def create_key(
@@ -33,11 +35,14 @@ def create_key(
     ids.check_slug("project", project)
     chosen = keys.check_scopes(list(scopes))
     now = now_ms()
-    found, _ = store.ensure_project(org, project, now)
+    # An org exists only with a project: created in one transaction (store.ensure_project).
+    org_known = any(info.project.org == org for info in store.list_projects())
+    found, created = store.ensure_project(org, project, now)
     named = store.ensure_source(found.id, source or DEFAULT_NAME, ids.snowflake(), now)
     prefix, secret = keys.new_key()
     store.create_key(found.id, prefix, keys.digest(secret), chosen, now)
-    return NewKey(f"{prefix}.{secret}", org, project, named.id, chosen)
+    return NewKey(f"{prefix}.{secret}", org, project, named.id, chosen,
+                  created and not org_known, created)  # fmt: skip
 
 
 def bootstrap(store: Store) -> NewKey | None:

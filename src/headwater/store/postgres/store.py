@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from headwater.errors import StoreDataError, StoreError, StoreUnavailable
 from headwater.model.event import EVENT_COLUMNS, EventRow
+from headwater.store.base import Horizon
 from headwater.store.privacy import Policy
 from headwater.store.sql import SQLStore
 from headwater.store.statements import Connection
@@ -163,6 +164,16 @@ class PostgresStore(SQLStore):
 
     def _erasing(self, conn: Connection) -> None:
         """Nothing to do: see `_after_erasure`."""
+
+    def event_horizon(self) -> Horizon:
+        """Concurrent transactions commit out of seq order: a seq below the highest committed
+        may belong to one still in flight. The snapshot's bounds say when all those ended
+        (events/tail.py); one statement, so both describe the same moment."""
+        [(top, oldest, following)] = self._read(
+            "SELECT (SELECT max(seq) FROM events), pg_snapshot_xmin(s)::text::bigint, "
+            "pg_snapshot_xmax(s)::text::bigint FROM pg_current_snapshot() AS s"
+        )
+        return Horizon(int(top or 0), int(oldest), int(following))
 
     def _locked_policies(self, conn: Connection, project_ids: Sequence[int]) -> dict[int, Policy]:
         # One round trip for both: the lock is taken once per project (LEFT JOIN: one row
