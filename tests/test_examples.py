@@ -57,48 +57,50 @@ def shell_lines(block: str) -> list[str]:
 # -- the README, run ---------------------------------------------------------------------
 
 
-def _readme_script(server: LiveServer) -> str:
-    port = f"127.0.0.1:{server.port}"
-    parts = [
+def _shell(server: LiveServer, block: str) -> str:
+    """A README shell block as a script for `server`: its key and port in their places."""
+    lines = [
         "set -euo pipefail",
+        f"KEY={server.api_key}",  # as the reader set it in the first block
         # HTTP errors fail the script, as a person reading the output would notice them.
         'curl() { command curl --silent --show-error --fail-with-body "$@"; echo; }',
     ]
-    for block in blocks(ROOT / "README.md", "sh"):
-        for line in block.splitlines():
-            if NOT_RUN.search(line):
-                continue
+    for line in block.splitlines():
+        if not NOT_RUN.search(line):
             line = line.replace(f"KEY={PLACEHOLDER_KEY}", f"KEY={server.api_key}")
-            parts.append(line.replace(README_PORT, port))
-    return "\n".join(parts)
+            lines.append(line.replace(README_PORT, f"127.0.0.1:{server.port}"))
+    return "\n".join(lines)
 
 
 def test_readme_examples_run_as_written(tmp_path: Path) -> None:
+    """Every shell and Python block of the README, in order, in a folder holding the
+    README's `.venv` and `examples/`, against a server on that folder's ./headwater.db."""
     (tmp_path / ".venv").symlink_to(Path(sys.prefix))
     (tmp_path / "examples").symlink_to(ROOT / "examples")
-    with live_server(tmp_path) as server:  # its store is ./headwater.db of tmp_path
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
-        done = subprocess.run(
-            ["bash", "-c", _readme_script(server)],
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-        [python] = blocks(ROOT / "README.md", "python")
-        python = python.replace(f'"{PLACEHOLDER_KEY}"', repr(server.api_key))
-        exec(compile(python.replace(README_PORT, f"127.0.0.1:{server.port}"), "README", "exec"))
-        # What the README says the sample data shows (before the erasure at its end, the
-        # profile held the sample's order): the person is erased and suppressed now.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWATER_")}
+    with live_server(tmp_path) as server:
+        for lang, block in FENCE.findall((ROOT / "README.md").read_text()):
+            if lang == "python":
+                code = block.replace(f'"{PLACEHOLDER_KEY}"', repr(server.api_key))
+                code = code.replace(README_PORT, f"127.0.0.1:{server.port}")
+                exec(compile(code, "README.md", "exec"), {})
+            elif lang == "sh":
+                done = subprocess.run(
+                    ["bash", "-c", _shell(server, block)],
+                    cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                    capture_output=True, text=True, timeout=120,
+                )  # fmt: skip
+                assert done.returncode == 0, (
+                    f"{block}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+                )
+        # The README ends by erasing Ada (suppressed): her profile is gone.
         with server.client() as http:
-            gone = http.get(f"{server.project_url}/profiles/lookup", params={"userId": "ada@example.com"})
+            ada = {"userId": "ada@example.com"}
+            gone = http.get(f"{server.project_url}/profiles/lookup", params=ada)
         assert gone.status_code == 404, gone.text
-    assert (tmp_path / "ada.json").stat().st_size > 0
+    assert b'"ada@example.com"' in (tmp_path / "ada.json").read_bytes()
     header, *rows = (tmp_path / "events.csv").read_text().splitlines()
-    assert "eventId" in header and len(rows) >= 7  # the README's event and the sample's
+    assert "eventId" in header and len(rows) >= 7  # the README's events and the sample's
 
 
 def test_readme_sample_data_is_what_the_readme_says(tmp_path: Path) -> None:

@@ -68,25 +68,31 @@ def event_paging(params: Any) -> tuple[int, tuple[int, int] | None, bool]:
     return page_limit(params.get("limit")), (after[0], after[1]) if after else None, order == "desc"
 
 
+def selected(params: Any, project_id: int, max_length: int, **paging: Any) -> EventQuery:
+    """The events the filters of `params` select (userId, profileId, accountId, eventName,
+    from, to): shared by the events page and the export."""
+    return EventQuery(
+        project_id,
+        user_id=optional(params, "userId", max_length),
+        profile_id=optional(params, "profileId", max_length),
+        account_id=optional(params, "accountId", max_length),
+        event_name=optional(params, "eventName", max_length),
+        since=_time("from", params.get("from")),
+        until=_time("to", params.get("to")),
+        **paging,
+    )
+
+
 @get(f"{BASE}/events", sync_to_thread=True)
 def list_events(request: AnyRequest, org: FromPath[str], project: FromPath[str]) -> Response[bytes]:
     hub = services(request)
     principal = hub.principal(request, org, project, "read")
     q = request.query_params
     limit, after, descending = event_paging(q)
-    limit_chars = hub.settings.max_string_length
-    query = EventQuery(
-        principal.project.id,
-        user_id=optional(q, "userId", limit_chars),
-        profile_id=optional(q, "profileId", limit_chars),
-        account_id=optional(q, "accountId", limit_chars),
-        event_name=optional(q, "eventName", limit_chars),
-        since=_time("from", q.get("from")),
-        until=_time("to", q.get("to")),
-        after=after,
-        descending=descending,
-        limit=limit + 1,
-    )
+    query = selected(
+        q, principal.project.id, hub.settings.max_string_length,
+        after=after, descending=descending, limit=limit + 1,
+    )  # fmt: skip
     rows = hub.store.query_events(query)
     return page_response("events", rows, limit, event_view, event_cursor)
 

@@ -10,10 +10,9 @@ from litestar import get
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from headwater.api.events import _filter, _time
+from headwater.api.events import selected
 from headwater.api.services import BASE, AnyRequest, services
 from headwater.events.export import MEDIA_TYPES, check_format, export
-from headwater.store.base import EventQuery
 
 log = logging.getLogger("headwater.api")
 
@@ -28,16 +27,7 @@ def export_events(request: AnyRequest, org: FromPath[str], project: FromPath[str
     principal = hub.principal(request, org, project, "read")
     q = request.query_params
     fmt = check_format(q.get("format", "ndjson"))
-    limit_chars = hub.settings.max_string_length
-    query = EventQuery(
-        principal.project.id,
-        user_id=_filter(q, "userId", limit_chars),
-        profile_id=_filter(q, "profileId", limit_chars),
-        account_id=_filter(q, "accountId", limit_chars),
-        event_name=_filter(q, "eventName", limit_chars),
-        since=_time("from", q.get("from")),
-        until=_time("to", q.get("to")),
-    )
+    query = selected(q, principal.project.id, hub.settings.max_string_length)
     return Stream(
         _guarded(export(hub.store, query, fmt)),
         media_type=MEDIA_TYPES[fmt],
