@@ -77,6 +77,9 @@ class _Reader:
         # Where one product ends and the next begins, as seen between two scanned products:
         # their closing byte, the separator and the start they share (`{"product":`).
         self.boundary: bytes | None = None
+        # How far to look for it: twice the last product, so a boundary that stopped
+        # matching costs a bounded look per product, never a scan of the whole buffer.
+        self.window = 0
 
     def more(self, keep_from: int) -> bool:
         """Read on; data[:keep_from] is let go first (positions shift). False at the end."""
@@ -125,7 +128,7 @@ class _Reader:
         if self.boundary is None:
             return None
         data, start = self.data, self.pos
-        end = data.find(self.boundary, start, start + limit) + 1
+        end = data.find(self.boundary, start, start + min(limit, self.window)) + 1
         if not end:
             return None
         text = bytes(data[start:end])
@@ -136,6 +139,7 @@ class _Reader:
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None  # scanned instead, which finds the fault
         self.pos = end
+        self.window = 2 * len(text) + len(self.boundary)
         return text, value
 
     def learn(self, text: bytes | None, end: int, released: int) -> None:
@@ -152,6 +156,7 @@ class _Reader:
                 break  # up to the first key: what follows is the product's own
         if shared >= 2:
             self.boundary = text[-1:] + bytes(self.data[end - shift : self.pos]) + ahead[:shared]
+            self.window = 2 * len(text) + len(self.boundary)
 
     def value(self, limit: int, where: str = "a value") -> _Element:
         """The JSON value at `pos` (after white space), held while within `limit` bytes and
