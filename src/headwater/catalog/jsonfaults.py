@@ -87,6 +87,7 @@ def _tokens(text: bytes) -> Iterator[tuple[str, bytes, int, list[_Frame]]]:
                 stack[-1].expect_key = False
         elif kind == "string" and stack and stack[-1].expect_key:
             kind = "key"
+            stack[-1].key = None  # a key's own path is its object's
         yield kind, token, start, stack
         if kind == "key":
             stack[-1].key = _key(token)

@@ -47,7 +47,7 @@ _LONG_DIGITS = b"0" * (jsonfaults.MAX_INTEGER_DIGITS + 1)
 _SHARED_START = 32  # bytes compared between two products' starts to learn the boundary
 _SPACE = frozenset(b" \t\n\r")
 _WRAPPED = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"product"[ \t\n\r]*:')
-_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_QUOTE = ord('"')
 _OPEN = frozenset(b"[{")
 
 
