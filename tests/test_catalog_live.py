@@ -4,8 +4,12 @@ transport and wire format against a live server, a feed streamed over a real soc
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import http.server
 import json
+import select
+import socket
 import threading
 import time
 import uuid
@@ -247,3 +251,113 @@ def test_cli_url_timeout_and_size_cap(
     code, history, _ = cli("catalog", "imports", "--db", db, "--org", "acme", "--project", "web")
     assert code == 0
     assert [json.loads(line)["status"] for line in history.splitlines()][:2] == ["failed"] * 2
+
+
+# -- slow uploads (issue 11, finding 12) ----------------------------------------------------
+
+PACE = {  # short bounds, so the test waits about a second per slow client
+    "HEADWATER_CATALOG_UPLOAD_IDLE_SECONDS": "1",
+    "HEADWATER_CATALOG_UPLOAD_MIN_BYTES_PER_SECOND": "2000",
+}
+OPENING = b'{"products": ['
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def paced_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp("paced")
+    with (
+        database(request.param, folder) as url,
+        live_server(folder, env=PACE, database_url=url) as running,
+    ):
+        yield running
+
+
+def paced_upload(
+    server: LiveServer, parts: list[bytes], pause: float, length: int | None = None
+) -> tuple[int, dict[str, Any]]:
+    """POST a feed over a raw socket, one part every `pause` seconds, until the server
+    answers; (status, JSON body). `length` is the Content-Length announced (default: the
+    parts' total), so a client can promise more than it ever sends."""
+    announced = sum(map(len, parts)) if length is None else length
+    head = (
+        f"POST /v1/{server.org}/projects/{server.project}/catalog/imports HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\nAuthorization: {server.headers['Authorization']}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {announced}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        sock.sendall(head.encode())
+        for part in parts:
+            if select.select([sock], [], [], 0)[0]:
+                break  # the server answered: stop sending
+            with contextlib.suppress(OSError):
+                sock.sendall(part)
+            time.sleep(pause)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = json.loads(response.read())
+    return response.status, body
+
+
+def imports_running(server: LiveServer) -> int:
+    with server.client() as client:
+        history = client.get(f"{server.project_url}/catalog/imports").json()["imports"]
+    return sum(entry["status"] == "running" for entry in history)
+
+
+def test_slow_uploads_fail_and_free_their_import_slots(paced_server: LiveServer) -> None:
+    """Finding 12: an upload sending a byte every < 60 s never timed out, so two of them held
+    both import slots and every other import got 503. Now a client that falls behind the
+    minimum pace fails (400, recorded as a failed import) and its slot is free again."""
+    server = paced_server
+    trickle = [OPENING] + [b" "] * 300  # a byte every 0.1 s: 10 bytes/s, under 2,000
+    outcomes: list[tuple[int, dict[str, Any]]] = []
+    slow = [
+        threading.Thread(target=lambda: outcomes.append(paced_upload(server, trickle, 0.1, 10**9)))
+        for _ in range(2)
+    ]
+    for thread in slow:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while imports_running(server) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with server.client() as client:
+        third = client.post(
+            f"{server.project_url}/catalog/imports", content=feed_bytes(hoodie("T1"))
+        )
+    assert third.status_code == 503, third.text  # both slots held by the slow clients
+    for thread in slow:
+        thread.join(timeout=60)
+    assert [status for status, _ in outcomes] == [400, 400]
+    for _, report in outcomes:
+        assert report["status"] == "failed"
+        assert report["error"].startswith("the upload is too slow: ")
+        assert "fewer than 2000 bytes per second beyond its first 1 s" in report["error"]
+        assert report["errors"] == [{"message": report["error"]}]
+    with server.client() as client:
+        after = client.post(
+            f"{server.project_url}/catalog/imports", content=feed_bytes(hoodie("T2"))
+        )
+        history = client.get(f"{server.project_url}/catalog/imports").json()["imports"]
+    assert after.status_code == 201, after.text  # the slots are free again
+    failed = [entry for entry in history if entry["id"] in {r["id"] for _, r in outcomes}]
+    assert [entry["status"] for entry in failed] == ["failed", "failed"]
+    assert imports_running(server) == 0
+
+
+def test_a_stalled_upload_fails_after_the_idle_time(paced_server: LiveServer) -> None:
+    status, report = paced_upload(paced_server, [OPENING], 0.0, 10**6)
+    assert status == 400 and report["status"] == "failed"
+    assert report["error"] == (
+        "the client sent no part of the feed for 1 s (catalog_upload_idle_seconds)"
+    )
+
+
+def test_an_upload_with_pauses_at_a_sufficient_pace_completes(paced_server: LiveServer) -> None:
+    """Pauses shorter than the idle time are fine while the average pace holds."""
+    body = feed_bytes(*[hoodie(f"P{i}", notes="x" * 400) for i in range(20)])  # ~11 KB
+    parts = [body[i : i + 2000] for i in range(0, len(body), 2000)]
+    status, report = paced_upload(paced_server, parts, 0.4)  # ~5,000 bytes/s, 0.4 s pauses
+    assert status == 201, report
+    assert report["created"] == 20

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import psycopg
 import pytest
 from click.testing import CliRunner
 from litestar.testing import TestClient
@@ -23,9 +24,12 @@ from headwater.ingest.normalize import parse_body
 from headwater.model.event import Context
 from headwater.store import open_store
 from headwater.store.base import Store
+from headwater.store.postgres.store import PostgresStore
+from headwater.store.privacy import PERSONAL_TABLES
 from headwater.store.sql import SQLStore
 from headwater.store.sqlite.store import SQLiteStore
 from headwater.tenancy import provision
+from tests import postgres
 from tests.conftest import Tenant
 
 Client = TestClient[Any]
@@ -234,6 +238,8 @@ def test_erasure_leaves_no_trace_in_any_table(client: Client, tenant: Tenant, st
     assert isinstance(done["erasure"]["id"], int) and done["erasure"]["erasedAt"] >= T
     if isinstance(store, SQLiteStore):
         assert done["erasure"]["walCheckpoint"] == "complete"
+    else:  # the files keep the bytes until `privacy scrub` (finding 9; tested below)
+        assert done["erasure"]["scrub"] == "pending"
 
     assert traces(store) == []
     # bob keeps his events and data, and loses only the kiosk he shared with ada
@@ -387,6 +393,112 @@ def test_a_busy_reader_delays_the_wal_truncation_without_holding_the_writer(
         assert conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
     for suffix in ("", "-wal"):
         assert EMAIL.encode() not in Path(store.path + suffix).read_bytes()
+
+
+# -- 2b. PostgreSQL: nothing left in the files after a scrub ------------------------------------
+
+
+@pytest.fixture
+def postgres_app() -> Iterator[tuple[Client, PostgresStore, Tenant, psycopg.Connection[Any]]]:
+    """A client on a PostgreSQL schema of its own, and a superuser connection to read the
+    schema's files through the server (`pg_read_binary_file`), which works wherever the
+    server runs."""
+    postgres.require()
+    with (
+        postgres.fresh_schema() as url,
+        psycopg.connect(postgres.ADMIN_URL, autocommit=True) as admin,
+    ):
+        superuser = admin.execute("SELECT current_setting('is_superuser')").fetchone()
+        if superuser != ("on",):
+            pytest.skip("reading the data files needs a superuser on the test server")
+        store = PostgresStore(url, max_size=4)
+        store.migrate()
+        tenant = Tenant(provision.create_key(store, "acme", "web"))
+        admin.execute("SELECT set_config('search_path', %s, false)", (url.rsplit("%3D", 1)[1],))
+        client: Client = TestClient(create_app(Settings(database_url=url), store))
+        with client:
+            yield client, store, tenant, admin
+        store.close()
+
+
+def relation_files(admin: psycopg.Connection[Any]) -> dict[str, tuple[str, bytes]]:
+    """relation → (its file, the file's bytes) for every table, TOAST table, index and
+    sequence of the schema, after a CHECKPOINT has written out the shared buffers."""
+    admin.execute("CHECKPOINT")
+    rows = admin.execute(
+        "WITH mine AS (SELECT oid, reltoastrelid FROM pg_class "
+        "              WHERE relnamespace = current_schema()::regnamespace), "
+        "rels AS (SELECT oid FROM mine UNION SELECT reltoastrelid FROM mine "
+        "         UNION SELECT indexrelid FROM pg_index "
+        "               WHERE indrelid IN (SELECT reltoastrelid FROM mine)) "
+        "SELECT c.relname, pg_relation_filepath(c.oid) FROM rels JOIN pg_class c USING (oid) "
+        "WHERE pg_relation_filepath(c.oid) IS NOT NULL"
+    ).fetchall()
+    return {name: (path, read_file(admin, path)) for name, path in rows}
+
+
+def read_file(admin: psycopg.Connection[Any], path: str) -> bytes:
+    """A file under the data directory ("" once it is gone)."""
+    found = admin.execute(
+        "SELECT CASE WHEN (pg_stat_file(%s, true)).size IS NOT NULL "
+        "THEN pg_read_binary_file(%s) END",
+        (path, path),
+    ).fetchone()
+    return bytes(found[0]) if found and found[0] is not None else b""
+
+
+def holding(files: dict[str, tuple[str, bytes]]) -> dict[str, list[str]]:
+    found = {name: [m for m in MARKERS if m.encode() in data] for name, (_, data) in files.items()}
+    return {name: markers for name, markers in found.items() if markers}
+
+
+def test_erased_values_are_gone_from_the_postgresql_files_after_a_scrub(
+    postgres_app: tuple[Client, PostgresStore, Tenant, psycopg.Connection[Any]],
+) -> None:
+    # Rule (issue 11, finding 9): on PostgreSQL an erased row's bytes stay in the table and
+    # index files after the erasure, VACUUM or not; `scrub_erased` (`headwater privacy
+    # scrub`) rewrites the tables, after which none of the person's values occur in any file
+    # of the schema (tables, TOAST, indexes), nor in the files the tables had before.
+    client, store, tenant, admin = postgres_app
+    ada_and_friends(client, tenant)
+    for start in range(0, 3000, 1000):
+        track(client, tenant, "Browse", *others(start, 1000, ada_every=37))
+    before = holding(relation_files(admin))
+    assert {m for found in before.values() for m in found} == set(MARKERS) - {ADA_ID}
+
+    response = erase(client, tenant, userId=ADA_OLD)
+    assert response.status_code == 200, response.text
+    assert response.json()["erasure"]["scrub"] == "pending"
+    admin.execute(f"VACUUM {', '.join(PERSONAL_TABLES)}")  # not enough: freed, not zeroed
+    vacuumed = relation_files(admin)
+    assert "events" in holding(vacuumed)
+
+    assert store.scrub_erased(lock_timeout=30) == {
+        "scrub": "complete",
+        "tables": dict.fromkeys(PERSONAL_TABLES, "rewritten"),
+    }
+    after = relation_files(admin)
+    assert holding(after) == {}
+    old_files = {name: (path, read_file(admin, path)) for name, (path, _) in vacuumed.items()}
+    assert holding(old_files) == {}  # truncated at commit, not left beside the new ones
+    assert sql_rows(store, "SELECT count(*) FROM events WHERE event_id LIKE 'x%'") == [(3000,)]
+    assert lookup(client, tenant, userId=BOB).status_code == 200
+
+
+def test_a_scrub_skips_a_locked_table_and_says_so(
+    postgres_app: tuple[Client, PostgresStore, Tenant, psycopg.Connection[Any]],
+) -> None:
+    # Rule: a table whose lock is not had within the timeout (a long read holds it) is
+    # skipped and reported busy; the others are rewritten, and a later scrub completes.
+    _, store, _, admin = postgres_app
+    with admin.transaction():
+        admin.execute("SELECT count(*) FROM consents")  # holds its lock until the end
+        report = store.scrub_erased(lock_timeout=0.2)
+    assert report == {
+        "scrub": "busy",
+        "tables": {**dict.fromkeys(PERSONAL_TABLES, "rewritten"), "consents": "busy"},
+    }
+    assert store.scrub_erased(lock_timeout=5)["scrub"] == "complete"
 
 
 # -- 3. the erasure record ----------------------------------------------------------------------
@@ -950,6 +1062,23 @@ def test_cli_erase_with_yes(cli: tuple[str, ...]) -> None:
     code, out = run("privacy", "erase", *cli, "--user-id", ADA, "--yes")
     assert code == 1 and out == f"Error: no person has used the identifiers of {ADA_ID}\n"
     assert len(run("privacy", "erasures", *cli)[1].splitlines()) == 1
+
+
+def test_cli_scrub_rewrites_the_store(cli: tuple[str, ...]) -> None:
+    # Rule: `privacy scrub` runs the store's scrub and prints its report (PostgreSQL: every
+    # personal table rewritten; SQLite: the WAL truncated, the file being scrubbed already).
+    where = cli[:2]
+    assert run("privacy", "erase", *cli, "--user-id", ADA, "--yes")[0] == 0
+    code, out = run("privacy", "scrub", *where)
+    assert code == 0, out
+    report = json.loads(out)
+    if where[1].startswith("sqlite"):
+        assert report == {"scrub": "complete", "walCheckpoint": "complete"}
+    else:
+        assert report == {
+            "scrub": "complete",
+            "tables": dict.fromkeys(PERSONAL_TABLES, "rewritten"),
+        }
 
 
 @pytest.mark.parametrize("flag", [("--profile-id", "0"), ("--user-id", "anonymous")])

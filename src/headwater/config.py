@@ -110,6 +110,17 @@ class Settings:
     catalog_fetch_timeout_seconds: float = _setting(
         30.0, "How long `catalog import URL` waits to connect, and then for each read."
     )
+    catalog_upload_idle_seconds: float = _setting(
+        60.0,
+        "How long a feed upload (`POST …/catalog/imports`) may send nothing; then it fails "
+        "and frees its import slot.",
+    )
+    catalog_upload_min_bytes_per_second: int = _setting(
+        16 * 1024,
+        "Slowest average pace of a feed upload: beyond its first `catalog_upload_idle_seconds`, "
+        "every second the server waits for it must have brought this many bytes, or it fails "
+        "and frees its import slot (0: no minimum).",
+    )
     session_timeout_minutes: int = _setting(
         30, "Inactivity that ends a session, for events without a client sessionId."
     )
@@ -193,6 +204,8 @@ class Settings:
                 raise ConfigError(f"setting {name} must be at least 1, got {getattr(self, name)}")
         if self.header_timeout_seconds <= 0:
             raise ConfigError("setting header_timeout_seconds must be more than 0")
+        if self.catalog_upload_idle_seconds <= 0:
+            raise ConfigError("setting catalog_upload_idle_seconds must be more than 0")
         if self.pg_pool_min_size > self.pg_pool_max_size:
             raise ConfigError("setting pg_pool_min_size must not exceed pg_pool_max_size")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

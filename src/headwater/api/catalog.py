@@ -10,8 +10,8 @@ DELETE {BASE}/products/{id}        flags the product removed (kept, restorable b
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,7 +25,7 @@ from headwater.api.events import page_limit, page_response
 from headwater.api.params import optional, text
 from headwater.api.services import BASE, AnyRequest, services
 from headwater.catalog import product
-from headwater.catalog.feeds import FORMATS
+from headwater.catalog.feeds import FORMATS, FeedRefused
 from headwater.catalog.imports import report, run_import
 from headwater.catalog.sources import feed_stream
 from headwater.clock import now_ms
@@ -39,43 +39,81 @@ from headwater.model.views import (
 from headwater.store.base import ImportRecord, ProductFilter, ProductRecord
 
 STATUSES = ("active", "removed", "all")
-_IDLE_SECONDS = 60  # an upload that stalls this long fails, freeing its thread
 # Imports running at once in one server process: each holds a worker thread for its
 # length, and the threads are shared with every other request.
 _IMPORT_SLOTS = threading.BoundedSemaphore(2)
 
 
-class _Body:
+class _Upload:
     """The request body as a blocking `read`, for a parser running in a worker thread: each
-    read waits on the event loop for the next chunk, so the upload is never held whole."""
+    read waits on the event loop for the next chunk, so the upload is never held whole.
 
-    def __init__(self, chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> None:
+    A slow client must not hold an import slot for ever (two such held every slot): it may
+    send nothing for `idle` seconds at most, and beyond a first `idle` seconds, each second
+    the server spends waiting for it must have brought `min_rate` bytes. Only waiting counts,
+    not the time the server spends applying what arrived. A client past either bound fails
+    the import as a refused feed: recorded, answered 400, its slot freed.
+    """
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        loop: asyncio.AbstractEventLoop,
+        idle: float,
+        min_rate: int,
+    ) -> None:
         self._chunks = chunks
         self._loop = loop
+        self._idle = idle
+        self._min_rate = min_rate
         self._buffer = b""
         self._done = False
+        self._waited = 0.0  # seconds spent waiting for the client
+        self._received = 0
 
     async def _next(self) -> bytes:
         return await anext(self._chunks)
 
+    def _allowance(self) -> float:
+        """How long the client may still keep the server waiting for its next chunk."""
+        if not self._min_rate:
+            return self._idle
+        paid = self._idle + self._received / self._min_rate - self._waited
+        return max(0.0, min(self._idle, paid))
+
     def read(self, size: int = -1) -> bytes:
         while not self._buffer and not self._done:
+            allowance = self._allowance()
             pending = asyncio.run_coroutine_threadsafe(self._next(), self._loop)
+            started = time.monotonic()
             try:
-                self._buffer = pending.result(timeout=_IDLE_SECONDS)
+                self._buffer = pending.result(timeout=allowance)
             except StopAsyncIteration:
                 self._done = True
-            except concurrent.futures.TimeoutError:
+            except TimeoutError:
                 pending.cancel()
-                raise BadRequest(
-                    f"the client sent no part of the feed for {_IDLE_SECONDS} s"
-                ) from None
+                raise self._too_slow(allowance) from None
             except InternalServerException:
-                raise BadRequest("the client disconnected before sending the whole feed") from None
+                raise FeedRefused("the client disconnected before sending the whole feed") from None
+            finally:
+                self._waited += time.monotonic() - started
+            self._received += len(self._buffer)
         if size is None or size < 0:
             size = len(self._buffer)
         chunk, self._buffer = self._buffer[:size], self._buffer[size:]
         return chunk
+
+    def _too_slow(self, allowance: float) -> FeedRefused:
+        if allowance >= self._idle:
+            return FeedRefused(
+                f"the client sent no part of the feed for {self._idle:g} s "
+                "(catalog_upload_idle_seconds)"
+            )
+        return FeedRefused(
+            f"the upload is too slow: {self._received} bytes in {self._waited:.0f} s of waiting "
+            f"for the client, fewer than {self._min_rate} bytes per second beyond its first "
+            f"{self._idle:g} s (catalog_upload_min_bytes_per_second)"
+        )
 
 
 def _flag(value: str | None, name: str) -> bool:
@@ -103,8 +141,14 @@ async def import_feed(
             f"Content-Encoding {encoding!r} is not supported; send the feed plain or gzip",
             "Content-Encoding",
         )
-    body = _Body(request.stream(), asyncio.get_running_loop())
-    stream = feed_stream(body, encoding in ("gzip", "x-gzip"), hub.settings.catalog_max_feed_bytes)
+    settings = hub.settings
+    body = _Upload(
+        request.stream(),
+        asyncio.get_running_loop(),
+        settings.catalog_upload_idle_seconds,
+        settings.catalog_upload_min_bytes_per_second,
+    )
+    stream = feed_stream(body, encoding in ("gzip", "x-gzip"), settings.catalog_max_feed_bytes)
     if not _IMPORT_SLOTS.acquire(blocking=False):
         raise Overloaded("two catalog imports are running in this server process; retry later")
     try:
@@ -117,8 +161,8 @@ async def import_feed(
             full=full,
             source="upload",
             key_prefix=principal.key_prefix,
-            max_product_bytes=hub.settings.max_product_bytes,
-            max_id_length=hub.settings.max_string_length,
+            max_product_bytes=settings.max_product_bytes,
+            max_id_length=settings.max_string_length,
         )
     finally:
         _IMPORT_SLOTS.release()

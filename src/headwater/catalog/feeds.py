@@ -12,52 +12,27 @@ expat itself never opens a file or a socket.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any
 from xml.parsers import expat
 
-import ijson  # type: ignore[import-untyped]
-import msgspec
+from headwater.catalog import jsonfeed
+from headwater.catalog.entries import CHUNK, MAX_DEPTH, FeedEntry, FeedRefused, Readable
 
-from headwater.errors import BadRequest
-from headwater.model import rules
+__all__ = ["FORMATS", "Feed", "FeedEntry", "FeedRefused", "Readable"]
 
 FORMATS = ("json", "xml", "google")
 GOOGLE_NS = "http://base.google.com/ns/1.0"
-CHUNK = 1 << 16
-MAX_DEPTH = 32  # levels of nesting inside one product, in either format
 _NS = "}"  # expat joins namespace and local name with this
-
-
-class Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
-class FeedRefused(BadRequest):
-    """The feed as a whole cannot be imported; nothing past this point was read."""
-
-
-@dataclasses.dataclass(frozen=True)
-class FeedEntry:
-    index: int  # position among the feed's products, from 0
-    path: str  # where the product sits in the feed, for error messages
-    fields: dict[str, Any] | None  # None when `error` says why it cannot be read
-    error: str | None = None
-    unreadable: Any = None  # what stood in the feed instead of a product, when it is small
-
-    def raw(self) -> str:
-        """The product as JSON, to keep in quarantine ("" when it was too large to hold)."""
-        kept = self.fields if self.fields is not None else self.unreadable
-        return "" if kept is None else msgspec.json.encode(kept).decode()
 
 
 class _Prefixed:
     """A stream with its first bytes put back after peeking at them."""
 
-    def __init__(self, head: bytes, rest: Readable) -> None:
+    def __init__(self, head: bytes, rest: Readable, skipped: int) -> None:
         self._head = head
         self._rest = rest
+        self.skipped = skipped  # bytes dropped before `head`: white space, a byte order mark
 
     def read(self, size: int = -1) -> bytes:
         if size == 0:  # a reader probing for bytes or text
@@ -72,10 +47,12 @@ def detect(stream: Readable) -> tuple[str, _Prefixed]:
     """("json" | "xml", the same stream) from the first byte that is not white space.
 
     The stream handed back starts at that byte: a UTF-8 byte order mark and leading white
-    space are dropped (ijson refuses a BOM; both are meaningless to either format)."""
+    space are dropped (both are meaningless to either format)."""
     head = b""
+    read = 0
     while True:
         more = stream.read(CHUNK)
+        read += len(more)
         head = (head + more).lstrip()
         if len(head) >= 3 or not more:
             if head.startswith(b"\xef\xbb\xbf"):
@@ -83,11 +60,12 @@ def detect(stream: Readable) -> tuple[str, _Prefixed]:
                 continue  # what follows the mark may still be white space
             if head or not more:
                 break
+    skipped = read - len(head)  # `head` is what was read, less what was dropped
     first = head[:1]
     if first in (b"{", b"["):
-        return "json", _Prefixed(head, stream)
+        return "json", _Prefixed(head, stream, skipped)
     if first == b"<":
-        return "xml", _Prefixed(head, stream)
+        return "xml", _Prefixed(head, stream, skipped)
     if not first:
         raise FeedRefused("the feed is empty")
     raise FeedRefused(f"the feed is neither JSON nor XML: it starts with {head[:20]!r}", "format")
@@ -106,7 +84,7 @@ class Feed:
             raise FeedRefused(f"format {fmt} was asked for, but the feed is JSON", "format")
         self._xml = None if found == "json" else XMLProducts(fmt == "google", max_product_bytes)
         self._entries = (
-            _json_entries(prefixed, max_product_bytes)
+            jsonfeed.entries(prefixed, prefixed.skipped, max_product_bytes)
             if self._xml is None
             else self._xml.entries(prefixed)
         )
@@ -119,44 +97,6 @@ class Feed:
 
     def __iter__(self) -> Iterator[FeedEntry]:
         return self._entries
-
-
-# -- JSON ---------------------------------------------------------------------------------
-
-
-def _json_entries(stream: _Prefixed, max_product_bytes: int) -> Iterator[FeedEntry]:
-    """`{"products": [{"product": {...}}, ...]}`, or a plain array of products."""
-    plain = stream._head.startswith(b"[")
-    prefix, where = ("item", "") if plain else ("products.item", "products")
-    count = 0
-    try:
-        for count, entry in enumerate(ijson.items(stream, prefix, use_float=True), 1):
-            yield _json_entry(count - 1, f"{where}[{count - 1}]", entry, max_product_bytes)
-    except ijson.JSONError as exc:
-        text = exc.args[0] if exc.args else type(exc).__name__
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", "backslashreplace")
-        detail = str(text).strip().splitlines()[0]
-        raise FeedRefused(f"the JSON feed is malformed after {count} products: {detail}") from None
-    if not count:
-        raise FeedRefused(
-            'the feed holds no products: expected {"products": [{"product": {...}}, ...]} '
-            "or a JSON array of products"
-        )
-
-
-def _json_entry(index: int, path: str, entry: Any, max_bytes: int) -> FeedEntry:
-    if isinstance(entry, dict) and len(entry) == 1 and "product" in entry:
-        path, entry = f"{path}.product", entry["product"]
-    if not isinstance(entry, dict):
-        small = rules.depth_of(entry) <= MAX_DEPTH and len(msgspec.json.encode(entry)) <= max_bytes
-        kept = entry if small else None
-        return FeedEntry(index, path, None, f"must be a JSON object, got {entry!r:.80}", kept)
-    if rules.depth_of(entry) > MAX_DEPTH:  # checked first: encoding it would recurse
-        return FeedEntry(index, path, None, f"is nested more than {MAX_DEPTH} levels deep")
-    if len(msgspec.json.encode(entry)) > max_bytes:
-        return FeedEntry(index, path, None, f"is larger than {max_bytes} bytes of JSON")
-    return FeedEntry(index, path, entry)
 
 
 # -- XML ----------------------------------------------------------------------------------

@@ -148,10 +148,10 @@ class _Importer:
         for entry in chunk:
             try:
                 if entry.fields is None:
-                    raise rules.Invalid("", entry.error or "cannot be read", "product")
+                    raise rules.Invalid(entry.field, entry.error or "cannot be read", "product")
                 document = product.check(entry.fields, self._max_id)
             except rules.Invalid as bad:
-                id_ = product.id_of(entry.fields)
+                id_ = product.id_of(entry.fields) if entry.fields is not None else entry.id
                 if id_ is not None:
                     seen.append(id_)  # present in the feed: never removed by --full, even if bad
                 quarantine.append(self._reject(entry, id_, bad))

@@ -9,7 +9,7 @@ import sys
 import click
 
 from headwater.clock import now_ms
-from headwater.commands.common import Opened, project_command
+from headwater.commands.common import Opened, database_options, opened_store, project_command
 from headwater.commands.profiles import one_identifier, person_options
 from headwater.consent import export as exporting
 from headwater.consent import requests
@@ -99,6 +99,26 @@ def erase_person(
         click.confirm(f"{what}{' and suppress their identifiers' * suppress}?", abort=True)
     report = requests.erase(store, project_id, settings, user_id, profile_id, suppress, "cli")
     click.echo(json.dumps(report))
+
+
+@privacy_group.command(name="scrub")
+@database_options
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for each table's lock before skipping it (0: as long as it takes).",
+)
+def scrub_erased(db: str | None, database_url: str | None, lock_timeout: float) -> None:
+    """Rewrite the store's files so that no erased value remains in them (PostgreSQL keeps
+    a deleted row's bytes until its table is rewritten). Prints a JSON report; exits 1 when a
+    table stayed locked past --lock-timeout (run it again)."""
+    with opened_store(db, database_url) as (_, store):
+        report = store.scrub_erased(lock_timeout)
+    click.echo(json.dumps(report))
+    if report["scrub"] != "complete":
+        sys.exit(1)
 
 
 @privacy_group.command(name="erasures")

@@ -354,5 +354,8 @@ class Store(Protocol):
 
     def list_erasures(self, project_id: int) -> list[dict[str, Any]]: ...
 
+    def scrub_erased(self, lock_timeout: float) -> dict[str, Any]:
+        """Rewrite whatever still holds the bytes of erased rows (docs/privacy.md)."""
+
     def ping(self) -> None:
         """Raise StoreError unless the store answers."""

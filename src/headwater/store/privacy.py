@@ -41,6 +41,8 @@ _INSERT_CONSENT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, digest) DO NOTHING"
 )
 _PAGE = 1000  # quarantine entries read at a time while erasing
+#: The tables an erasure deletes from: what a scrub rewrites, smallest first.
+PERSONAL_TABLES = ("quarantine", "consents", "identity_splits", "identity_links", "events")
 # The ranking of `consents_of(latest=True)`: Consent.order but the digest, per owner and category.
 _LATEST = (
     "PARTITION BY user_id IS NULL, COALESCE(user_id, profile_id), category "
@@ -85,7 +87,13 @@ class PrivacySQL(abc.ABC):
 
     @abc.abstractmethod
     def _after_erasure(self) -> dict[str, Any]:
-        """Scrub what the backend keeps outside its tables (SQLite: the WAL file)."""
+        """Scrub what the backend keeps outside its tables (SQLite: the WAL file); what it
+        reports is added to the erasure's report."""
+
+    @abc.abstractmethod
+    def scrub_erased(self, lock_timeout: float) -> dict[str, Any]:
+        """Rewrite whatever still holds the bytes of erased rows; `scrub` in the report is
+        `complete`, or `busy` when a lock was not had within `lock_timeout` seconds."""
 
     @abc.abstractmethod
     def identity_links(

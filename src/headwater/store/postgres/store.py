@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from headwater.errors import StoreDataError, StoreError, StoreUnavailable
 from headwater.model.event import EVENT_COLUMNS, EventRow
 from headwater.store.base import Horizon
-from headwater.store.privacy import Policy
+from headwater.store.privacy import PERSONAL_TABLES, Policy
 from headwater.store.sql import SQLStore
 from headwater.store.statements import Connection
 
@@ -163,7 +163,7 @@ class PostgresStore(SQLStore):
         )
 
     def _erasing(self, conn: Connection) -> None:
-        """Nothing to do: see `_after_erasure`."""
+        """Nothing to do in the transaction: see `scrub_erased`."""
 
     def event_horizon(self) -> Horizon:
         """Concurrent transactions commit out of seq order: a seq below the highest committed
@@ -188,9 +188,34 @@ class PostgresStore(SQLStore):
         return {i: Policy.of(r, n, s) for i, _, r, n, s in rows if r is not None}
 
     def _after_erasure(self) -> dict[str, Any]:
-        """Nothing here: deleted rows stay in the data files until VACUUM reuses their space
-        (docs/privacy.md)."""
-        return {}
+        """The erased rows can no longer be read, but their bytes stay in the tables' and
+        indexes' files until `scrub_erased` rewrites them."""
+        return {"scrub": "pending"}
+
+    def scrub_erased(self, lock_timeout: float) -> dict[str, Any]:
+        """Rewrite every table an erasure deletes from, with `VACUUM FULL`: its rows, TOAST
+        and indexes go to new files and the old files are truncated at commit.
+
+        Nothing lighter clears the bytes: VACUUM frees a dead row's space without zeroing
+        it, and overwriting a row before deleting it writes a new version beside the old
+        one (measured on PostgreSQL 15: both leave the erased values in the heap and index
+        files). A rewrite locks its table exclusively while it runs; one that waits longer
+        than `lock_timeout` seconds for the lock (a long read, say) is skipped as `busy`."""
+        tables: dict[str, str] = {}
+        with _translated("scrub"), self._reads.connection() as raw:
+            wait = f"{round(lock_timeout * 1000)}ms"  # 0: as long as it takes
+            raw.execute("SELECT set_config('lock_timeout', %s, false)", (wait,))
+            try:
+                for table in PERSONAL_TABLES:
+                    try:
+                        raw.execute(f"VACUUM (FULL) {table}")
+                        tables[table] = "rewritten"
+                    except psycopg.errors.LockNotAvailable:
+                        tables[table] = "busy"
+            finally:
+                raw.execute("RESET lock_timeout")
+        busy = "busy" in tables.values()
+        return {"scrub": "busy" if busy else "complete", "tables": tables}
 
     def _insert_events(self, conn: Connection, batches: Sequence[Sequence[EventRow]]) -> list[int]:
         """COPY when nothing is stored yet (the common case, twice as fast); when a key
