@@ -263,7 +263,7 @@ def show_profile(
     with _store(db, database_url) as (settings, store):
         found = _project(store, org, project)
         person = lookup.profile(
-            store, found.id, settings.max_profiles_per_person, user_id, profile_id,
+            store, found.id, settings.caps, user_id, profile_id,
             settings.session_timeout_minutes * 60_000,
         )  # fmt: skip
     click.echo(json.dumps(person, indent=2, ensure_ascii=False))
@@ -286,7 +286,7 @@ def split_profile(
     if (user_id is None) == (profile_id is None):
         raise click.UsageError("give exactly one of --user-id or --profile-id")
     with _store(db, database_url) as (settings, store):
-        limit = settings.max_profiles_per_person
+        limit = settings.caps
         found = _project(store, org, project)
         _, person = lookup.person_of(store, found.id, limit, user_id, profile_id)
         result = lookup.split(store, found.id, limit, person, user_id, profile_id)
@@ -546,7 +546,7 @@ def export_person(
         found = _project(store, org, project)
         requests.check_identifier(user_id, profile_id, settings.max_string_length)
         chunks = exporting.export(
-            store, found.id, settings.max_profiles_per_person,
+            store, found.id, settings.caps,
             settings.session_timeout_minutes * 60_000, user_id, profile_id, now_ms(),
         )  # fmt: skip
         out = sys.stdout.buffer
@@ -580,7 +580,7 @@ def erase_person(
         raise click.UsageError("no terminal to confirm on: pass --yes to erase")
     with _store(db, database_url) as (settings, store):
         found = _project(store, org, project)
-        limit = settings.max_profiles_per_person
+        limit = settings.caps
         requests.check_identifier(user_id, profile_id, settings.max_string_length)
         if not yes:
             resolution, person = lookup.person_of(store, found.id, limit, user_id, profile_id)
