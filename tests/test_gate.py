@@ -13,8 +13,8 @@ import pytest
 from headwater.consent.gate import Gate
 from headwater.consent.mentions import Who, mentions, strings_in
 from headwater.consent.status import Consent, latest, owned_by, refused_category
-from headwater.identity.links import PROFILE, USER, Link, links_of
 from headwater.identity.incremental import Persons
+from headwater.identity.links import PROFILE, USER, Link, links_of
 from headwater.identity.resolve import Caps, Person, resolve
 from headwater.model.event import Batch, Context, EventRow
 
@@ -24,7 +24,9 @@ def event(i: int, user: str | None, profile: str | None, another: str | None, ts
                     another, None, None, ts, 0, None, None, None, None, None, "k")  # fmt: skip
 
 
-def owner(links: list[Link], row: EventRow, caps: Caps, splits: set[tuple[str, str]]) -> Person | None:
+def owner(
+    links: list[Link], row: EventRow, caps: Caps, splits: set[tuple[str, str]]
+) -> Person | None:
     resolution = resolve(links, caps, splits)
     if row.user_id is not None:
         return resolution.person(user_id=row.user_id)
@@ -147,7 +149,7 @@ def _links(rng: random.Random, users: list[str], profiles: list[str], count: int
     """Links in adversarial orders: times drawn from a narrow range (ties, and links that
     arrive before ones they precede), pairs drawn again (a pair redrawn earlier)."""
     found = []
-    for j in range(count):
+    for _ in range(count):
         at, event = rng.randint(0, 30), f"e{rng.randint(0, 3)}"
         if rng.random() < 0.55:
             found.append(Link(1, PROFILE, rng.choice(profiles), rng.choice(users), at, event, 0))

@@ -103,10 +103,10 @@ def export(groups: list[dict[str, Any]], order: random.Random, backend: str) -> 
         for user_id, profile_id in asks:
             try:
                 person = lookup.profile(store, project.id, CAPS, user_id, profile_id)
-                history = _history(store, project.id, person["id"])
+                shaped: Any = [person, _history(store, project.id, person["id"])]
             except NotFound:
-                person = history = None
-            found.append(msgspec.json.encode([person, history], order="sorted"))
+                shaped = None
+            found.append(msgspec.json.encode(shaped, order="sorted"))
         for account_id in ACCOUNTS:
             try:
                 company = accounts.account(store, project.id, CAPS, account_id)

@@ -22,7 +22,8 @@ def scope(resolution: Resolution, person: Person) -> Person:
     refused = {
         decision.identifiers[0]
         for decision in resolution.history.get(person.id, [])
-        if decision.type == "refused" and decision.link.kind == PROFILE
+        if decision.type == "refused"
+        and decision.link.kind == PROFILE
         and decision.identifiers[1] in person.user_ids
     }
     extra = tuple(sorted(refused - set(person.profile_ids)))
