@@ -16,7 +16,7 @@ import msgspec
 
 from headwater.consent import erase
 from headwater.errors import NotFound
-from headwater.identity.resolve import Caps, Decision, Person
+from headwater.identity.resolve import Caps, Decision
 from headwater.model.views import event_view
 from headwater.profiles import accounts, lookup
 from headwater.store.base import Store
@@ -60,17 +60,17 @@ def export(
         "events": events_at,
     }
     decisions = lookup.decisions(store, project_id, resolution, found_person)
+    mine = erase.identifiers_of(person)  # once: a person can hold 10,000 refused devices
     return _chunks(head, {
-        history_at: (_own(d, person) for d in decisions),
+        history_at: (_own(d, mine) for d in decisions),
         events_at: (event_view(row) for row in lookup.events_of(store, project_id, person)),
     })  # fmt: skip
 
 
-def _own(decision: Decision, person: Person) -> dict[str, Any]:
-    """A decision of the identity history as the person may see it: another person's
-    identifier (a shared device's later user, a split-off alias) is not theirs to see, so
-    it shows as null, and so does the event that names it."""
-    mine = set(person.user_ids) | set(person.profile_ids)
+def _own(decision: Decision, mine: frozenset[str]) -> dict[str, Any]:
+    """A decision of the identity history as the person (whose identifiers are `mine`) may
+    see it: another person's identifier (a shared device's later user, a split-off alias)
+    is not theirs to see, so it shows as null, and so does the event that names it."""
     shown = [i if i in mine else None for i in decision.identifiers]
     entry: dict[str, Any] = {"type": decision.type, "identifiers": shown,
                              "timestamp": decision.link.timestamp}  # fmt: skip
