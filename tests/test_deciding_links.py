@@ -193,3 +193,29 @@ def test_a_device_moving_away_hands_its_place_to_the_next(store: Store) -> None:
     # without names, the first max_profiles are enough
     alone = store.person_links(project.id, ["ann"], [], caps.profiles)
     assert {k.a for k in alone if k.kind == PROFILE} == {"d0", "d1"}
+
+
+def test_a_shared_device_is_one_row_of_its_later_users_lookup(store: Store) -> None:
+    # finding 8: who a later user of a kiosk is, or its owner, is decided by the kiosk's
+    # earliest link alone: a lookup does not load the kiosk's other users' links (before:
+    # all 300), and the gate loads a user's first max_profiles devices, not all of them
+    project, _ = store.ensure_project("acme", "web", NOW)
+    links = [Link(project.id, PROFILE, "kiosk", f"guest-{n:03d}", NOW + n, f"k{n}", 0)
+             for n in range(300)]  # fmt: skip
+    links += [Link(project.id, PROFILE, f"d{n:03d}", "collector", NOW + n, f"d{n}", 0)
+              for n in range(300)]  # fmt: skip
+    ctx = Context(project.id, None, "k", NOW)
+    store.write([Batch(ctx, events=[_event(project.id, k, n) for n, k in enumerate(links)])])
+    for user in ("guest-000", "guest-299"):
+        loaded = store.identity_links(project.id, [user], [])
+        assert {(k.a, k.b) for k in loaded} == {("kiosk", user), ("kiosk", "guest-000")}
+    assert len(store.identity_links(project.id, [], ["kiosk"])) == 1
+    bounded = store.person_links(project.id, ["collector"], ["d299", "new"], 100)
+    # d000…d100 (one more than max_profiles: d299, which the batch names, may move away),
+    # and d299's earliest link
+    assert len(bounded) == 102
+    caps = Caps()
+    resolution = resolve(bounded, caps, set())
+    assert resolution.person(user_id="collector").profile_ids == tuple(
+        f"d{n:03d}" for n in range(100)
+    )
