@@ -27,7 +27,8 @@ Bound = tuple[str, int, str, int, str]
 
 
 class IdentitySQL(abc.ABC):
-    backend: str
+    backend: str  # the folder of its migrations: "sqlite" or "postgres"
+    #: Whether the backend takes array parameters (`statements.matching`).
     arrays: bool = False
 
     @abc.abstractmethod
@@ -37,9 +38,9 @@ class IdentitySQL(abc.ABC):
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
 
     @abc.abstractmethod
-    def _lock_privacy(
-        self, conn: Connection, project_ids: Sequence[int], exclusive: bool
-    ) -> None: ...
+    def _lock_privacy(self, conn: Connection, project_ids: Sequence[int], exclusive: bool) -> None:
+        """Writers of a project's personal data hold it shared, an erasure exclusive: an
+        erasure never misses rows a concurrent transaction is about to commit."""
 
     def identity_links(
         self, project_id: int, users: Iterable[str], profiles: Iterable[str],

@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 import msgspec
@@ -66,20 +65,6 @@ class Policy:
 
 
 class PrivacySQL(IdentitySQL):
-    #: Whether the backend takes array parameters (`statements.matching`).
-    arrays: bool = False
-
-    @abc.abstractmethod
-    def _transaction(self) -> AbstractContextManager[Connection]: ...
-
-    @abc.abstractmethod
-    def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
-
-    @abc.abstractmethod
-    def _lock_privacy(self, conn: Connection, project_ids: Sequence[int], exclusive: bool) -> None:
-        """Writers of a project's personal data hold it shared, an erasure exclusive: an
-        erasure never misses rows a concurrent transaction is about to commit."""
-
     @abc.abstractmethod
     def _erasing(self, conn: Connection) -> None:
         """Scrub, inside the erasure's transaction, what deleting rows leaves behind."""
