@@ -38,6 +38,7 @@ import psycopg
 from headwater.config import Settings
 from headwater.consent import export
 from headwater.consent.records import ConsentRecord
+from headwater.identity.resolve import Caps
 from headwater.ingest.normalize import parse_body
 from headwater.model.event import Context, EventRow
 from headwater.store.base import Store
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     store.record_consent(project.id, record, T0, "bench")
             if phase == "suppressed":
                 for n in range(1000):
-                    store.erase_person(project.id, f"gone-{n}", None, 100, True, "bench", T0)
+                    store.erase_person(project.id, f"gone-{n}", None, Caps(), True, "bench", T0)
             rate, _, refused, loaded = load(store, project.id, bodies, lambda: analyze(where))
             out[f"{phase}_events_per_s"] = rate
             out[f"{phase}_refused"] = refused
@@ -117,14 +118,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for user in sample[: args.erasures]:
                 start = time.perf_counter()
                 size = sum(len(chunk) for chunk in export.export(
-                    store, project.id, 100, 30 * 60_000, f"user-{user}", None, T0))  # fmt: skip
+                    store, project.id, Caps(), 30 * 60_000, f"user-{user}", None, T0))  # fmt: skip
                 export_ms.append((time.perf_counter() - start) * 1000)
                 if size < 1000:
                     raise RuntimeError(f"export of user-{user} is too small: {size} bytes")
             for user in sample[args.erasures :]:
                 start = time.perf_counter()
                 _, report = store.erase_person(
-                    project.id, f"user-{user}", None, 100, False, "bench", T0
+                    project.id, f"user-{user}", None, Caps(), False, "bench", T0
                 )
                 erase_ms.append((time.perf_counter() - start) * 1000)
                 if report["removed"]["events"] != args.per_person:

@@ -35,6 +35,7 @@ import msgspec
 import psycopg
 
 from headwater.config import Settings
+from headwater.identity.resolve import Caps
 from headwater.ingest.normalize import parse_body
 from headwater.model.event import EVENT_COLUMNS, Context, EventRow
 from headwater.profiles import lookup
@@ -163,10 +164,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             store.query_events(EventQuery(project.id, user_id=f"user-{user}", limit=1000))
             floor_ms.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            person = lookup.profile(store, project.id, 100, user_id=f"user-{user}")
+            person = lookup.profile(store, project.id, Caps(), user_id=f"user-{user}")
             profile_ms.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            lookup.profile(store, project.id, 100, profile_id=f"prof_mob_{user}")
+            lookup.profile(store, project.id, Caps(), profile_id=f"prof_mob_{user}")
             device_ms.append((time.perf_counter() - t) * 1000)
             if len(person["profileIds"]) != 2 or person["computed"]["ltv"] != 30:
                 raise RuntimeError(f"wrong profile for user-{user}: {person}")

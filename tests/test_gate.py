@@ -13,8 +13,9 @@ import pytest
 from headwater.consent.gate import Gate
 from headwater.consent.mentions import Who, mentions, strings_in
 from headwater.consent.status import Consent, latest, owned_by, refused_category
+from headwater.identity.incremental import Persons
 from headwater.identity.links import PROFILE, USER, Link, links_of
-from headwater.identity.resolve import Person, resolve
+from headwater.identity.resolve import Caps, Person, resolve
 from headwater.model.event import Batch, Context, EventRow
 
 
@@ -24,9 +25,9 @@ def event(i: int, user: str | None, profile: str | None, another: str | None, ts
 
 
 def owner(
-    links: list[Link], row: EventRow, max_profiles: int, splits: set[tuple[str, str]]
+    links: list[Link], row: EventRow, caps: Caps, splits: set[tuple[str, str]]
 ) -> Person | None:
-    resolution = resolve(links, max_profiles, splits)
+    resolution = resolve(links, caps, splits)
     if row.user_id is not None:
         return resolution.person(user_id=row.user_id)
     if row.profile_id is not None:
@@ -35,7 +36,7 @@ def owner(
 
 
 def naive(
-    stored: list[Link], splits: set[tuple[str, str]], max_profiles: int,
+    stored: list[Link], splits: set[tuple[str, str]], caps: Caps,
     consents: list[Consent], rows: list[EventRow], now: int,
 ) -> list[bool]:  # fmt: skip
     """Refused or not, per row: everything resolved anew before every row, with the links
@@ -43,7 +44,7 @@ def naive(
     held = {(link.kind, link.a, link.b): link for link in stored}
     refused = []
     for row in rows:
-        person = owner(list(held.values()), row, max_profiles, splits)
+        person = owner(list(held.values()), row, caps, splits)
         why = None
         if person is not None:
             mine = [c for c in consents if owned_by(person, c)]
@@ -90,7 +91,7 @@ def case(rng: random.Random) -> tuple[Any, ...]:
         another = rng.choice([*users, None, None, None]) if user else None
         rows.append(event(i, user, profile or (None if user else profiles[0]), another,
                           rng.randint(0, 99)))  # fmt: skip
-    return list(held.values()), splits, rng.randint(1, 3), consents, rows
+    return list(held.values()), splits, Caps(rng.randint(1, 3), rng.randint(1, 3)), consents, rows
 
 
 def test_a_batch_decides_as_resolving_anew_before_every_item() -> None:
@@ -99,12 +100,12 @@ def test_a_batch_decides_as_resolving_anew_before_every_item() -> None:
     # the profile cap, splits, links redrawn earlier than the stored ones)
     rng = random.Random(20261129)
     for n in range(4000):
-        stored, splits, max_profiles, consents, rows = case(rng)
-        gate = Gate(set(), ["c"], stored, splits, max_profiles, consents)
+        stored, splits, caps, consents, rows = case(rng)
+        gate = Gate(set(), ["c"], stored, splits, caps, consents)
         batch = Batch(Context(1, None, "k", 1000), events=list(rows))
         gate.apply(batch, 1000)
         got = [row not in batch.events for row in rows]
-        assert got == naive(stored, splits, max_profiles, consents, rows, 1000), n
+        assert got == naive(stored, splits, caps, consents, rows, 1000), n
 
 
 @pytest.mark.parametrize(
@@ -142,3 +143,51 @@ def test_strings_of_adversarial_text() -> None:
     text = '{"a":"ada","b":"x\\u00EBy"' + ', "unterminated' * 3
     assert list(strings_in(text)) == ["a", "ada", "b", "xëy", "unterminated, "]
     assert json.loads('"x\\u00EBy"') == "xëy"
+
+
+def _links(rng: random.Random, users: list[str], profiles: list[str], count: int) -> list[Link]:
+    """Links in adversarial orders: times drawn from a narrow range (ties, and links that
+    arrive before ones they precede), pairs drawn again (a pair redrawn earlier)."""
+    found = []
+    for _ in range(count):
+        at, event = rng.randint(0, 30), f"e{rng.randint(0, 3)}"
+        if rng.random() < 0.55:
+            found.append(Link(1, PROFILE, rng.choice(profiles), rng.choice(users), at, event, 0))
+        else:
+            a, b = sorted(rng.sample(users, 2))
+            found.append(Link(1, USER, a, b, at, event, rng.randint(0, 1)))
+    if rng.random() < 0.5:  # time order, reversed: every alias arrives before those it follows
+        found.sort(key=lambda link: link.order, reverse=True)
+    return found
+
+
+def test_persons_follow_links_as_resolving_anew() -> None:
+    # finding 5: Persons.learn changes only what a link changes, and every answer after
+    # every link equals resolving all the links learnt so far (both caps, splits, aliases
+    # and profiles out of order, pairs redrawn earlier)
+    rng = random.Random(20261130)
+    for n in range(3000):
+        users = [f"u{i}" for i in range(rng.randint(2, 7))]
+        profiles = [f"p{i}" for i in range(rng.randint(1, 7))]
+        caps = Caps(rng.randint(1, 4), rng.randint(1, 4))
+        splits: set[tuple[str, str]] = set()
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            splits.add((USER, rng.choice(users)) if rng.random() < 0.5 else
+                       (PROFILE, rng.choice(profiles)))  # fmt: skip
+        stored = _links(rng, users, profiles, rng.randint(0, 10))
+        learnt = _links(rng, users, profiles, rng.randint(1, 12))
+        persons = Persons(stored, caps, splits)
+        held: dict[tuple[str, str, str], Link] = {}
+        for at, link in enumerate([*stored, *learnt]):
+            pair = (link.kind, link.a, link.b)
+            if pair not in held or link.order < held[pair].order:
+                held[pair] = link
+            if at < len(stored):
+                continue
+            persons.learn(link)
+            expected = resolve(held.values(), caps, splits)
+            for user in users:
+                assert persons.person(user_id=user) == expected.person(user_id=user), n
+            for profile in profiles:
+                got = persons.person(profile_id=profile)
+                assert got == expected.person(profile_id=profile), n

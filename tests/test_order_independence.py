@@ -1,6 +1,7 @@
 """Invariant 5 through the stores (issue 4, tests that must exist): the same events, in any
 order and any batching, give the same persons, identifiers, attributes, computed values,
-sessions and accounts, on SQLite and on PostgreSQL."""
+sessions, accounts and identity histories (issue 11: with both caps reached), on SQLite and
+on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from hypothesis import strategies as st
 
 from headwater.config import Settings
 from headwater.errors import NotFound
+from headwater.identity.history import decode_key
+from headwater.identity.resolve import Caps
 from headwater.ingest.normalize import parse_body
 from headwater.model.event import Context
 from headwater.profiles import accounts, lookup
@@ -29,6 +32,7 @@ from tests import postgres
 T = 1_714_631_904_000
 PROFILES, USERS, ACCOUNTS = ["p1", "p2", "p3"], ["u1", "u2", "u3"], ["acme", "globex"]
 STRATEGIES = {"a": "latest", "b": "first", "c": "most_frequent"}
+CAPS = Caps(profiles=2, users=2)  # three of each: both caps refuse links
 
 item = st.fixed_dictionaries(
     {"timestamp": st.integers(0, 1).map(lambda t: T + t * 1000)},  # ties are the hard case
@@ -98,17 +102,29 @@ def export(groups: list[dict[str, Any]], order: random.Random, backend: str) -> 
         asks = [(u, None) for u in USERS] + [(None, p) for p in PROFILES]
         for user_id, profile_id in asks:
             try:
-                person = lookup.profile(store, project.id, 2, user_id, profile_id)
+                person = lookup.profile(store, project.id, CAPS, user_id, profile_id)
+                shaped: Any = [person, _history(store, project.id, person["id"])]
             except NotFound:
-                person = None
-            found.append(msgspec.json.encode(person, order="sorted"))
+                shaped = None
+            found.append(msgspec.json.encode(shaped, order="sorted"))
         for account_id in ACCOUNTS:
             try:
-                company = accounts.account(store, project.id, 2, account_id)
+                company = accounts.account(store, project.id, CAPS, account_id)
             except NotFound:
                 company = None
             found.append(msgspec.json.encode(company, order="sorted"))
         return found
+
+
+def _history(store: Store, project_id: int, person_id: str) -> list[Any]:
+    """The person's whole identity history, two decisions a page."""
+    pages, after = [], None
+    while True:
+        page = lookup.history(store, project_id, CAPS, person_id, 2, after)
+        pages += page["history"]
+        if page["next"] is None:
+            return pages
+        after = decode_key(page["next"])
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])

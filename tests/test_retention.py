@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from headwater.cli import main
 from headwater.consent.records import ConsentRecord
 from headwater.events import retention
+from headwater.identity.resolve import DEFAULT_CAPS
 from headwater.model.event import EVENT_COLUMNS
 from headwater.profiles import lookup
 from headwater.store.base import EventQuery, Store
@@ -71,11 +72,11 @@ def test_profiles_follow_the_remaining_events_links_and_consents_stay(store: Sto
                        "data": {"amount": 20, "status": "succeeded"}}, name="Charge")  # fmt: skip
     record = ConsentRecord("ada", None, None, "analytics", "accept", old, None, {})
     store.record_consent(pid, record, old, "k")
-    before = lookup.profile(store, pid, 100, user_id="ada")
+    before = lookup.profile(store, pid, DEFAULT_CAPS, user_id="ada")
     assert before["computed"]["ltv"] == 120 and before["attributes"]["city"] == "Oslo"
 
     assert retention.prune(store, pid, CUT).deleted == 2
-    after = lookup.profile(store, pid, 100, profile_id="phone")  # the link survived
+    after = lookup.profile(store, pid, DEFAULT_CAPS, profile_id="phone")  # the link survived
     assert (after["userIds"], after["profileIds"]) == (["ada"], ["phone"])
     assert after["attributes"] == {"plan": "pro"}  # Oslo was only in a pruned event
     computed = after["computed"]
@@ -90,10 +91,10 @@ def test_a_person_with_no_event_left_is_found_through_links_only(store: Store) -
                               "timestamp": CUT - DAY})  # fmt: skip
     track(store, project.id, {"eventId": "o2", "userId": "solo", "timestamp": CUT - DAY})
     retention.prune(store, project.id, CUT)
-    found = lookup.profile(store, project.id, 100, user_id="ada")
+    found = lookup.profile(store, project.id, DEFAULT_CAPS, user_id="ada")
     assert found["computed"]["event_count"] == 0 and found["profileIds"] == ["p1"]
     with pytest.raises(Exception, match="no person has used the identifier 'solo'"):
-        lookup.profile(store, project.id, 100, user_id="solo")
+        lookup.profile(store, project.id, DEFAULT_CAPS, user_id="solo")
 
 
 def test_postgres_prune_waits_for_an_erasure() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from headwater.errors import ConfigError
-from headwater.identity.resolve import MAX_PROFILES
+from headwater.identity.resolve import MAX_PROFILES, MAX_USERS, Caps
 
 T = TypeVar("T")
 
@@ -96,6 +96,11 @@ class Settings:
     max_profiles_per_person: int = _setting(
         MAX_PROFILES,
         "Most profileIds (devices, browsers) one person holds; later links are refused.",
+    )
+    max_users_per_person: int = _setting(
+        MAX_USERS,
+        "Most userIds one person holds; an alias (`anotherUserId`) that would merge persons "
+        "past it is refused and recorded, and they stay apart.",
     )
     max_product_bytes: int = _setting(
         64 * 1024,
@@ -196,6 +201,7 @@ class Settings:
             "writer_queue_events",
             "pg_pool_max_size",
             "max_profiles_per_person",
+            "max_users_per_person",
             "session_timeout_minutes",
             "max_product_bytes",
             "catalog_max_feed_bytes",
@@ -221,6 +227,11 @@ class Settings:
     def as_env(self) -> dict[str, str]:
         """The settings as `HEADWATER_*` variables, to hand to server worker processes."""
         return {env_name(f.name): str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @property
+    def caps(self) -> Caps:
+        """The identity caps: identifiers one person holds at most."""
+        return Caps(self.max_profiles_per_person, self.max_users_per_person)
 
     @property
     def store(self) -> tuple[str, str]:

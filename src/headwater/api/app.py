@@ -57,7 +57,7 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
 
     def start(app: Litestar) -> None:
         writer = Writer(
-            functools.partial(chosen.write, max_profiles=settings.max_profiles_per_person),
+            functools.partial(chosen.write, caps=settings.caps),
             settings.writer_batch_events,
             settings.writer_max_wait_ms,
             settings.writer_queue_events,

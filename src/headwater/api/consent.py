@@ -65,7 +65,7 @@ def person_consents(
     cursor = request.query_params.get("cursor")
     before = decode_cursor(cursor, 3) if cursor else None
     found = lookup.consent_history(
-        hub.store, principal.project.id, hub.settings.max_profiles_per_person, person_id,
+        hub.store, principal.project.id, hub.settings.caps, person_id,
         now_ms(), limit, (before[0], before[1], before[2]) if before else None,
     )  # fmt: skip
     return Response(msgspec.json.encode(found), media_type=JSON)

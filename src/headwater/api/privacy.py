@@ -28,7 +28,7 @@ def export(request: AnyRequest, org: FromPath[str], project: FromPath[str]) -> S
     profile_id = request.query_params.get("profileId")
     requests.check_identifier(user_id, profile_id, hub.settings.max_string_length)
     chunks = exporting.export(
-        hub.store, principal.project.id, hub.settings.max_profiles_per_person,
+        hub.store, principal.project.id, hub.settings.caps,
         hub.settings.session_timeout_minutes * 60_000, user_id, profile_id, now_ms(),
     )  # fmt: skip
     return Stream(chunks, media_type=JSON)

@@ -7,10 +7,11 @@ from litestar import Response, get, post
 from litestar.params import FromPath, RawBody
 
 from headwater.api.errors import JSON
-from headwater.api.events import event_paging
+from headwater.api.events import event_paging, page_limit
 from headwater.api.params import optional, text
 from headwater.api.services import BASE, AnyRequest, services
 from headwater.errors import BadRequest
+from headwater.identity.history import decode_key
 from headwater.profiles import accounts, lookup
 
 
@@ -26,7 +27,7 @@ def lookup_profile(
     if (user_id is None) == (profile_id is None):
         raise BadRequest("give exactly one of userId or profileId", "userId")
     found = lookup.profile(
-        hub.store, principal.project.id, hub.settings.max_profiles_per_person,
+        hub.store, principal.project.id, hub.settings.caps,
         user_id=user_id, profile_id=profile_id,
         session_timeout_ms=hub.settings.session_timeout_minutes * 60_000,
     )  # fmt: skip
@@ -37,11 +38,14 @@ def lookup_profile(
 def identity_history(
     request: AnyRequest, org: FromPath[str], project: FromPath[str], person_id: FromPath[str]
 ) -> Response[bytes]:
+    """The person's identity history, oldest first, a page at a time (`limit`, `cursor`)."""
     hub = services(request)
     principal = hub.principal(request, org, project, "read")
-    found = lookup.history(
-        hub.store, principal.project.id, hub.settings.max_profiles_per_person, person_id
-    )
+    limit = page_limit(request.query_params.get("limit"))
+    cursor = request.query_params.get("cursor")
+    after = decode_key(cursor) if cursor else None
+    found = lookup.history(hub.store, principal.project.id, hub.settings.caps, person_id, limit,
+                           after)  # fmt: skip
     return Response(msgspec.json.encode(found), media_type=JSON)
 
 
@@ -54,7 +58,7 @@ def person_events(
     principal = hub.principal(request, org, project, "read")
     limit, after, descending = event_paging(request.query_params)
     found = lookup.timeline(
-        hub.store, principal.project.id, hub.settings.max_profiles_per_person, person_id,
+        hub.store, principal.project.id, hub.settings.caps, person_id,
         limit, after, descending,
     )  # fmt: skip
     return Response(msgspec.json.encode(found), media_type=JSON)
@@ -79,7 +83,7 @@ def split_identifier(
         raise BadRequest(f"invalid split request: {exc}") from None
     if (ask.userId is None) == (ask.profileId is None):
         raise BadRequest("give exactly one of userId or profileId", "userId")
-    limit = hub.settings.max_profiles_per_person
+    limit = hub.settings.caps
     _, person = lookup.person_by_id(hub.store, principal.project.id, limit, person_id)
     found = lookup.split(hub.store, principal.project.id, limit, person, ask.userId, ask.profileId)
     return Response(msgspec.json.encode(found), media_type=JSON)
@@ -93,7 +97,5 @@ def get_account(
     hub = services(request)
     principal = hub.principal(request, org, project, "read")
     account_id = text("accountId", account_id, hub.settings.max_string_length)
-    found = accounts.account(
-        hub.store, principal.project.id, hub.settings.max_profiles_per_person, account_id
-    )
+    found = accounts.account(hub.store, principal.project.id, hub.settings.caps, account_id)
     return Response(msgspec.json.encode(found), media_type=JSON)

@@ -55,7 +55,7 @@ def export_person(opened: Opened, user_id: str | None, profile_id: str | None) -
     settings = opened.settings
     requests.check_identifier(user_id, profile_id, settings.max_string_length)
     chunks = exporting.export(
-        opened.store, opened.project.id, settings.max_profiles_per_person,
+        opened.store, opened.project.id, settings.caps,
         settings.session_timeout_minutes * 60_000, user_id, profile_id, now_ms(),
     )  # fmt: skip
     out = sys.stdout.buffer
@@ -87,7 +87,7 @@ def erase_person(
     if not yes and not interactive():
         raise click.UsageError("no terminal to confirm on: pass --yes to erase")
     settings, store, project_id = opened.settings, opened.store, opened.project.id
-    limit = settings.max_profiles_per_person
+    limit = settings.caps
     requests.check_identifier(user_id, profile_id, settings.max_string_length)
     if not yes:
         resolution, person = lookup.person_of(store, project_id, limit, user_id, profile_id)

@@ -37,7 +37,7 @@ def show_profile(opened: Opened, user_id: str | None, profile_id: str | None) ->
     one_identifier(user_id, profile_id)
     settings = opened.settings
     person = lookup.profile(
-        opened.store, opened.project.id, settings.max_profiles_per_person, user_id, profile_id,
+        opened.store, opened.project.id, settings.caps, user_id, profile_id,
         settings.session_timeout_minutes * 60_000,
     )  # fmt: skip
     click.echo(json.dumps(person, indent=2, ensure_ascii=False))
@@ -51,7 +51,7 @@ def split_profile(opened: Opened, user_id: str | None, profile_id: str | None) -
     """Split an identifier off its person; exact (recomputed from events) and permanent."""
     one_identifier(user_id, profile_id)
     store, project_id = opened.store, opened.project.id
-    limit = opened.settings.max_profiles_per_person
+    limit = opened.settings.caps
     _, person = lookup.person_of(store, project_id, limit, user_id, profile_id)
     click.echo(json.dumps(lookup.split(store, project_id, limit, person, user_id, profile_id)))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from headwater.consent.mentions import mentions, named_any
+from headwater.identity.links import PROFILE
 from headwater.identity.resolve import Person, Resolution
 from headwater.model.rules import is_identity
 
@@ -21,7 +22,9 @@ def scope(resolution: Resolution, person: Person) -> Person:
     refused = {
         decision.identifiers[0]
         for decision in resolution.history.get(person.id, [])
-        if decision.type == "refused" and decision.identifiers[1] in person.user_ids
+        if decision.type == "refused"
+        and decision.link.kind == PROFILE
+        and decision.identifiers[1] in person.user_ids
     }
     extra = tuple(sorted(refused - set(person.profile_ids)))
     return dataclasses.replace(person, profile_ids=person.profile_ids + extra)

@@ -26,7 +26,7 @@ from headwater.consent.mentions import FIELDS, Who, level_of, mentions
 from headwater.consent.status import Consent, latest, owned_by, refused_category
 from headwater.identity.incremental import Persons
 from headwater.identity.links import PROFILE, USER, Link, links_of
-from headwater.identity.resolve import Person
+from headwater.identity.resolve import DEFAULT_CAPS, Caps, Person
 from headwater.model.event import Batch, EventRow, Rejection
 from headwater.model.rules import format_ms, is_identity
 
@@ -72,11 +72,12 @@ class Gate:
         required: Sequence[str],
         links: Iterable[Link] = (),
         splits: Iterable[tuple[str, str]] = (),
-        max_profiles: int = 0,
+        caps: Caps = DEFAULT_CAPS,
         consents: Iterable[Consent] = (),
     ) -> None:
         """`suppressed`: (kind, identifier) of the batch's suppressed identifiers;
-        `links`, `splits` and `consents`: what is stored about the batch's persons."""
+        `links`, `splits` and `consents`: what is stored about the batch's persons (the links
+        that decide the persons of the identifiers the batch names: `Store.person_links`)."""
         self._suppressed = suppressed
         self._required = required
         self._by_id: dict[str, list[Consent]] = {}
@@ -84,8 +85,9 @@ class Gate:
             for value in {consent.user_id, consent.profile_id} - {None}:
                 assert value is not None
                 self._by_id.setdefault(value, []).append(consent)
-        self._persons = Persons(links, max_profiles, splits) if required else None
-        self._decided: dict[str, dict[str | None, Consent]] = {}
+        self._persons = Persons(links, caps, splits) if required else None
+        # Per person (its identifiers, not just its id): a person a link changes is a new key.
+        self._decided: dict[Person, dict[str | None, Consent]] = {}
 
     def apply(self, batch: Batch, now: int, texts: dict[Rejection, Reading] | None = None) -> None:
         """Move the batch's refused events and invalid items to `batch.refused`, deciding
@@ -123,8 +125,9 @@ class Gate:
 
     def _learn(self, links: Iterable[Link]) -> None:
         """The links of an accepted item: later items are decided with them."""
-        if self._persons is not None and any([self._persons.learn(link) for link in links]):
-            self._decided.clear()
+        if self._persons is not None:
+            for link in links:
+                self._persons.learn(link)
 
     def _person(self, who: Who) -> Person | None:
         """The person an item belongs to: its userId's, else its profileId's."""
@@ -136,12 +139,12 @@ class Gate:
         return None
 
     def _consent(self, person: Person) -> dict[str | None, Consent]:
-        """The person's deciding record per category (cached until links change)."""
-        found = self._decided.get(person.id)
+        """The person's deciding record per category (cached while the person stays the same)."""
+        found = self._decided.get(person)
         if found is None:
             mine = {c.id: c for i in (*person.user_ids, *person.profile_ids)
                     for c in self._by_id.get(i, ()) if owned_by(person, c)}  # fmt: skip
-            found = self._decided[person.id] = latest(mine.values())
+            found = self._decided[person] = latest(mine.values())
         return found
 
     def _check(self, who: Who, now: int) -> tuple[str, str, str] | None:

@@ -37,12 +37,12 @@ def erase(
     """Erase the person of the identifier. NotFound when nobody used it, unless asked to
     suppress it (suppressing the identifiers of an already erased person is allowed)."""
     check_identifier(user_id, profile_id, settings.max_string_length)
-    max_profiles = settings.max_profiles_per_person
-    resolution, person = lookup.person_of(store, project_id, max_profiles, user_id, profile_id)
+    caps = settings.caps
+    resolution, person = lookup.person_of(store, project_id, caps, user_id, profile_id)
     if not suppressing:
         lookup.require_used(store, project_id, resolution, person)
     person, report = store.erase_person(
-        project_id, user_id, profile_id, max_profiles, suppressing, requested_by, now_ms()
+        project_id, user_id, profile_id, caps, suppressing, requested_by, now_ms()
     )
     # Never the identifiers: the log outlives the erasure.
     log.info("erasure %s done", report["id"], extra={"removed": report["removed"]})

@@ -61,3 +61,16 @@ def links_of(rows: Iterable[EventRow]) -> list[Link]:
             if link is not None:
                 found.append(link)
     return found
+
+
+def named_by(links: Iterable[Link]) -> tuple[set[str], set[str]]:
+    """(userIds, profileIds) the person links (`profile` and `user`) name."""
+    users: set[str] = set()
+    profiles: set[str] = set()
+    for link in links:
+        if link.kind == PROFILE:
+            profiles.add(link.a)
+            users.add(link.b)
+        elif link.kind == USER:
+            users.update((link.a, link.b))
+    return users, profiles

@@ -138,9 +138,7 @@ def _replay(
             report.failed.append({"id": entry.id, "path": bad.path, "message": bad.message})
             continue
         try:
-            result = store.resolve_quarantine(
-                entry, batch, now_ms(), products, settings.max_profiles_per_person
-            )
+            result = store.resolve_quarantine(entry, batch, now_ms(), products, settings.caps)
         except Conflict:
             continue  # replayed by someone else meanwhile: counted there, not here
         report.replayed += 1

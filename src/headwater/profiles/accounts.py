@@ -9,14 +9,14 @@ import msgspec
 
 from headwater.errors import NotFound
 from headwater.identity.links import ACCOUNT
-from headwater.identity.resolve import resolve
+from headwater.identity.resolve import Caps
 from headwater.model.rules import is_identity
 from headwater.profiles.attributes import Fold
-from headwater.profiles.lookup import AT, order_of, scan
+from headwater.profiles.lookup import AT, order_of, resolution_of, scan
 from headwater.store.base import EventQuery, Store
 
 
-def account(store: Store, project_id: int, max_profiles: int, account_id: str) -> dict[str, Any]:
+def account(store: Store, project_id: int, caps: Caps, account_id: str) -> dict[str, Any]:
     """The account, merged with its aliases (`anotherAccountId`); NotFound when unused."""
     if not is_identity(account_id):
         raise NotFound(f"no account {account_id!r}", "accountId")
@@ -39,8 +39,7 @@ def account(store: Store, project_id: int, max_profiles: int, account_id: str) -
     if not times:
         raise NotFound(f"no account {account_id!r}", "accountId")
     # Members are persons: resolve every identifier seen on the account's events at once.
-    resolution = resolve(store.identity_links(project_id, users, profiles), max_profiles,
-                         store.splits(project_id))  # fmt: skip
+    resolution = resolution_of(store, project_id, caps, sorted(users), sorted(profiles))
     persons = {resolution.person(user_id=u) for u in users}
     persons |= {resolution.person(profile_id=p) for p in profiles}
     values = fold.result(store.attribute_strategies(project_id))

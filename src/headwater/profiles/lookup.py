@@ -8,8 +8,10 @@ line), so the result does not depend on the order events arrived in (invariant 5
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 import msgspec
@@ -17,8 +19,9 @@ import msgspec
 from headwater.clock import now_ms
 from headwater.consent.status import Consent, owned_by, status
 from headwater.errors import BadRequest, NotFound
-from headwater.identity.links import PROFILE, USER
-from headwater.identity.resolve import Person, Resolution, anchor_of, resolve
+from headwater.identity import history as identity_history
+from headwater.identity.links import PROFILE, USER, named_by
+from headwater.identity.resolve import Caps, Decision, Key, Person, Resolution, anchor_of, resolve
 from headwater.model.event import EVENT_COLUMNS
 from headwater.model.rules import is_identity
 from headwater.model.views import encode_cursor, event_cursor, event_view
@@ -32,12 +35,22 @@ CHARGE, ORDERED = "Charge", "Product ordered"
 
 
 def person_of(
-    store: Store, project_id: int, max_profiles: int, user_id: str | None, profile_id: str | None
+    store: Store, project_id: int, caps: Caps, user_id: str | None, profile_id: str | None
 ) -> tuple[Resolution, Person]:
-    links = store.identity_links(project_id, [user_id] if user_id else [],
-                                 [profile_id] if profile_id else [])  # fmt: skip
-    resolution = resolve(links, max_profiles, store.splits(project_id))
+    users, profiles = [user_id] if user_id else [], [profile_id] if profile_id else []
+    resolution = resolution_of(store, project_id, caps, users, profiles)
     return resolution, resolution.person(user_id=user_id, profile_id=profile_id)
+
+
+def resolution_of(
+    store: Store, project_id: int, caps: Caps, users: Sequence[str], profiles: Sequence[str]
+) -> Resolution:
+    """The persons of these identifiers, from the links that decide them (and the splits of
+    the identifiers those links name), whatever else the project holds."""
+    links = store.identity_links(project_id, users, profiles)
+    linked_users, linked_profiles = named_by(links)
+    splits = store.splits(project_id, {*users, *linked_users}, {*profiles, *linked_profiles})
+    return resolve(links, caps, splits)
 
 
 def require_used(store: Store, project_id: int, resolution: Resolution, person: Person) -> None:
@@ -50,11 +63,11 @@ def require_used(store: Store, project_id: int, resolution: Resolution, person: 
 
 
 def person_by_id(
-    store: Store, project_id: int, max_profiles: int, person_id: str
+    store: Store, project_id: int, caps: Caps, person_id: str
 ) -> tuple[Resolution, Person]:
     kind, value = anchor_of(person_id)
     user_id, profile_id = (value, None) if kind == USER else (None, value)
-    return person_of(store, project_id, max_profiles, user_id, profile_id)
+    return person_of(store, project_id, caps, user_id, profile_id)
 
 
 def belongs(person: Person, row: Sequence[Any]) -> bool:
@@ -120,7 +133,7 @@ RECENT_SESSIONS = 10
 
 
 def profile(
-    store: Store, project_id: int, max_profiles: int,
+    store: Store, project_id: int, caps: Caps,
     user_id: str | None = None, profile_id: str | None = None,
     session_timeout_ms: int = 30 * 60_000, recent_sessions: int | None = RECENT_SESSIONS,
 ) -> dict[str, Any]:  # fmt: skip
@@ -128,7 +141,7 @@ def profile(
     `recent_sessions`: how many sessions to show, latest first (None: all)."""
     if not is_identity(user_id) and not is_identity(profile_id):
         raise NotFound("give a userId or a profileId that is a real identifier", "userId")
-    resolution, person = person_of(store, project_id, max_profiles, user_id, profile_id)
+    resolution, person = person_of(store, project_id, caps, user_id, profile_id)
     fold = Fold()
     first = last = None
     count = 0
@@ -192,11 +205,11 @@ def profile(
 
 
 def timeline(
-    store: Store, project_id: int, max_profiles: int, person_id: str,
+    store: Store, project_id: int, caps: Caps, person_id: str,
     limit: int, after: tuple[int, int] | None, descending: bool,
 ) -> dict[str, Any]:  # fmt: skip
     """The person's events across all their identifiers, in the events API's shape."""
-    resolution, person = person_by_id(store, project_id, max_profiles, person_id)
+    resolution, person = person_by_id(store, project_id, caps, person_id)
     require_used(store, project_id, resolution, person)
     page: list[tuple[Any, ...]] = []
     for row in events_of(store, project_id, person, after, descending):
@@ -207,12 +220,12 @@ def timeline(
 
 
 def consent_history(
-    store: Store, project_id: int, max_profiles: int, person_id: str, now: int,
+    store: Store, project_id: int, caps: Caps, person_id: str, now: int,
     limit: int, before: tuple[int, int, int] | None,
 ) -> dict[str, Any]:  # fmt: skip
     """The person's consent: current status per category, and a page of their records,
     newest first (by consent time, then receive time)."""
-    resolution, person = person_by_id(store, project_id, max_profiles, person_id)
+    resolution, person = person_by_id(store, project_id, caps, person_id)
     deciding = consents_of(store, project_id, person)
     if not deciding:
         require_used(store, project_id, resolution, person)
@@ -237,16 +250,31 @@ def consent_history(
     }
 
 
-def history(store: Store, project_id: int, max_profiles: int, person_id: str) -> dict[str, Any]:
-    """Every merge, conflict and refusal that shaped the person, oldest first."""
-    resolution, person = person_by_id(store, project_id, max_profiles, person_id)
+def history(
+    store: Store, project_id: int, caps: Caps, person_id: str, limit: int, after: Key | None
+) -> dict[str, Any]:
+    """A page of the merges, conflicts and refusals that shaped the person, oldest first:
+    `limit` decisions after `after` (the key of the last one of the previous page)."""
+    resolution, person = person_by_id(store, project_id, caps, person_id)
     require_used(store, project_id, resolution, person)
-    decisions = resolution.history.get(person.id, [])
-    return {"id": person.id, "history": [d.wire() for d in decisions]}
+    page = list(islice(decisions(store, project_id, resolution, person, after, limit + 1),
+                       limit + 1))  # fmt: skip
+    cursor = identity_history.encode_key(page[limit - 1].key) if len(page) > limit else None
+    return {"id": person.id, "history": [d.wire() for d in page[:limit]], "next": cursor}
+
+
+def decisions(
+    store: Store, project_id: int, resolution: Resolution, person: Person,
+    after: Key | None = None, batch: int = 1000,
+) -> Iterator[Decision]:  # fmt: skip
+    """The person's identity history after `after`, oldest first, read `batch` links of
+    each of their profiles at a time (identity/history.py)."""
+    fetch = functools.partial(store.profile_link_pages, project_id)
+    return identity_history.decisions(resolution, person, fetch, after, batch)
 
 
 def split(
-    store: Store, project_id: int, max_profiles: int, person: Person,
+    store: Store, project_id: int, caps: Caps, person: Person,
     user_id: str | None, profile_id: str | None,
 ) -> dict[str, Any]:  # fmt: skip
     """Split an identifier off `person`: from now on its links are ignored, so the split is
@@ -263,6 +291,6 @@ def split(
             "must be one of its identifiers, and the person must keep another userId",
             field,
         )
-    _, remaining = person_of(store, project_id, max_profiles, others[0], None)
-    _, separated = person_of(store, project_id, max_profiles, user_id, profile_id)
+    _, remaining = person_of(store, project_id, caps, others[0], None)
+    _, separated = person_of(store, project_id, caps, user_id, profile_id)
     return {"person": remaining.id, "splitOff": separated.id}

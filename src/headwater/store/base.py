@@ -14,8 +14,9 @@ from headwater.catalog.merge import ProductChange
 from headwater.consent.records import ConsentRecord
 from headwater.consent.status import Consent
 from headwater.identity.links import Link
-from headwater.identity.resolve import MAX_PROFILES, Person
+from headwater.identity.resolve import DEFAULT_CAPS, Caps, Person
 from headwater.model.event import Batch, WriteResult
+from headwater.store.identity import Bound
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,9 +208,7 @@ class Store(Protocol):
         """Revoke the key; False when no unrevoked key has that prefix."""
 
     # ingest
-    def write(
-        self, batches: Sequence[Batch], max_profiles: int = MAX_PROFILES
-    ) -> list[WriteResult]:
+    def write(self, batches: Sequence[Batch], caps: Caps = DEFAULT_CAPS) -> list[WriteResult]:
         """Insert every batch's events (duplicates skipped) and rejections in one transaction;
         events the privacy gate refuses move to `batch.refused` first (consent/gate.py)."""
 
@@ -217,13 +216,28 @@ class Store(Protocol):
     def identity_links(
         self, project_id: int, users: Iterable[str], profiles: Iterable[str]
     ) -> list[Link]:
-        """Every link that decides the persons of these identifiers."""
+        """The links that decide the persons of these identifiers and their identity
+        histories, but the conflicts of other users on their profiles (`profile_link_pages`)."""
+
+    def person_links(
+        self, project_id: int, users: Iterable[str], profiles: Iterable[str], max_profiles: int
+    ) -> list[Link]:
+        """The links that decide who the persons of these identifiers are (not their whole
+        history), bounded by the caps rather than by the devices those persons used."""
 
     def alias_links(self, project_id: int, kind: str, start: Iterable[str]) -> list[Link]:
         """The closure of `user` or `account` alias links from `start`."""
 
-    def splits(self, project_id: int) -> set[tuple[str, str]]:
-        """(kind, identifier) of every identifier an operator split off in the project."""
+    def profile_link_pages(
+        self, project_id: int, bounds: Sequence[Bound], limit: int, excluding: Sequence[str]
+    ) -> list[Link]:
+        """Per (profile, timestamp, eventId, line, userId), the next `limit` links of the
+        profile, in link order, but those to `excluding` userIds."""
+
+    def splits(
+        self, project_id: int, users: Iterable[str], profiles: Iterable[str]
+    ) -> set[tuple[str, str]]:
+        """(kind, identifier) of those of these identifiers an operator split off."""
 
     def add_split(self, project_id: int, kind: str, identifier: str, now: int) -> None: ...
 
@@ -251,7 +265,7 @@ class Store(Protocol):
         batch: Batch,
         now: int,
         products: Sequence[ProductChange] = (),
-        max_profiles: int = MAX_PROFILES,
+        caps: Caps = DEFAULT_CAPS,
     ) -> Resolved:
         """Mark a pending entry replayed and write its events, product changes and new
         rejections, atomically; Conflict (nothing written) when it is no longer pending."""
@@ -345,7 +359,7 @@ class Store(Protocol):
         project_id: int,
         user_id: str | None,
         profile_id: str | None,
-        max_profiles: int,
+        caps: Caps,
         suppressing: bool,
         requested_by: str,
         now: int,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 import msgspec
@@ -22,10 +21,11 @@ from headwater.consent.records import ConsentRecord
 from headwater.consent.status import CONSENT_COLUMNS, Consent
 from headwater.consent.suppress import KINDS
 from headwater.errors import BadRequest
-from headwater.identity.links import PROFILE, USER, Link
-from headwater.identity.resolve import Person, resolve
+from headwater.identity.links import PROFILE, USER, named_by
+from headwater.identity.resolve import Caps, Person, resolve
 from headwater.model.event import Batch
 from headwater.model.rules import is_identity
+from headwater.store.identity import IdentitySQL
 from headwater.store.statements import (
     Connection,
     Read,
@@ -66,21 +66,7 @@ class Policy:
         return cls(tuple(msgspec.json.decode(required)), suppressed, salt)
 
 
-class PrivacySQL(abc.ABC):
-    #: Whether the backend takes array parameters (`statements.matching`).
-    arrays: bool = False
-
-    @abc.abstractmethod
-    def _transaction(self) -> AbstractContextManager[Connection]: ...
-
-    @abc.abstractmethod
-    def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
-
-    @abc.abstractmethod
-    def _lock_privacy(self, conn: Connection, project_ids: Sequence[int], exclusive: bool) -> None:
-        """Writers of a project's personal data hold it shared, an erasure exclusive: an
-        erasure never misses rows a concurrent transaction is about to commit."""
-
+class PrivacySQL(IdentitySQL):
     @abc.abstractmethod
     def _erasing(self, conn: Connection) -> None:
         """Scrub, inside the erasure's transaction, what deleting rows leaves behind."""
@@ -94,18 +80,6 @@ class PrivacySQL(abc.ABC):
     def scrub_erased(self, lock_timeout: float) -> dict[str, Any]:
         """Rewrite whatever still holds the bytes of erased rows; `scrub` in the report is
         `complete`, or `busy` when a lock was not had within `lock_timeout` seconds."""
-
-    @abc.abstractmethod
-    def identity_links(
-        self,
-        project_id: int,
-        users: Iterable[str],
-        profiles: Iterable[str],
-        read: Read | None = None,
-    ) -> list[Link]: ...
-
-    @abc.abstractmethod
-    def splits(self, project_id: int, read: Read | None = None) -> set[tuple[str, str]]: ...
 
     # -- consent records -------------------------------------------------------------
 
@@ -229,7 +203,7 @@ class PrivacySQL(abc.ABC):
     # -- the ingest gate -----------------------------------------------------------------
 
     def _gate(
-        self, conn: Connection, batches: Sequence[Batch], max_profiles: int, now: int | None = None
+        self, conn: Connection, batches: Sequence[Batch], caps: Caps, now: int | None = None
     ) -> None:
         """Move every event and invalid item the gate refuses from its batch to
         `batch.refused`, reading inside the write transaction `conn` (consent/gate.py).
@@ -255,24 +229,26 @@ class PrivacySQL(abc.ABC):
             check = gate.Gate(suppressed, policy.required)
             if policy.required:
                 check = self._consent_gate(read, project_id, whos, suppressed, policy.required,
-                                           max_profiles)  # fmt: skip
+                                           caps)  # fmt: skip
             for batch in mine:
                 check.apply(batch, batch.ctx.received_at if now is None else now, texts)
 
     def _consent_gate(
         self, read: Read, project_id: int, whos: Sequence[Who],
-        suppressed: set[tuple[str, str]], required: Sequence[str], max_profiles: int,
+        suppressed: set[tuple[str, str]], required: Sequence[str], caps: Caps,
     ) -> gate.Gate:  # fmt: skip
-        """A gate that knows the stored links of the persons `whos` name, and every consent
-        record of the identifiers those links reach."""
+        """A gate that knows the links deciding the persons `whos` name (`person_links`:
+        bounded by what the batch names, not by how many devices those persons ever used),
+        and the consent records of the identifiers those links reach."""
         users = {who.user_id for who in whos if is_identity(who.user_id)}
         users |= {who.another_user_id for who in whos if is_identity(who.another_user_id)}
         profiles = {who.profile_id for who in whos if is_identity(who.profile_id)}
-        links = self.identity_links(project_id, users, profiles, read)
-        reached = users | profiles | {i for link in links for i in (link.a, link.b)}
-        consents = self.consents_of(project_id, reached, reached, read, latest=True)
-        splits = self.splits(project_id, read)
-        return gate.Gate(suppressed, required, links, splits, max_profiles, consents)
+        links = self.person_links(project_id, users, profiles, caps.profiles, read)
+        linked_users, linked_profiles = named_by(links)
+        users, profiles = users | linked_users, profiles | linked_profiles
+        consents = self.consents_of(project_id, users, profiles, read, latest=True)
+        splits = self.splits(project_id, users, profiles, read)
+        return gate.Gate(suppressed, required, links, splits, caps, consents)
 
     # -- erasure -------------------------------------------------------------------------
 
@@ -281,7 +257,7 @@ class PrivacySQL(abc.ABC):
         project_id: int,
         user_id: str | None,
         profile_id: str | None,
-        max_profiles: int,
+        caps: Caps,
         suppressing: bool,
         requested_by: str,
         now: int,
@@ -293,9 +269,12 @@ class PrivacySQL(abc.ABC):
         with self._transaction() as conn:
             self._lock_privacy(conn, [project_id], exclusive=True)
             read = reader(conn)
-            links = self.identity_links(project_id, [user_id] if user_id else [],
-                                        [profile_id] if profile_id else [], read)  # fmt: skip
-            resolution = resolve(links, max_profiles, self.splits(project_id, read))
+            users, profiles = [user_id] if user_id else [], [profile_id] if profile_id else []
+            links = self.identity_links(project_id, users, profiles, read)
+            linked_users, linked_profiles = named_by(links)
+            splits = self.splits(project_id, {*users, *linked_users},
+                                 {*profiles, *linked_profiles}, read)  # fmt: skip
+            resolution = resolve(links, caps, splits)
             found = resolution.person(user_id=user_id, profile_id=profile_id)
             person = erase.scope(resolution, found)
             counts = {

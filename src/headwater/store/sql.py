@@ -8,15 +8,15 @@ translates them). Backends therefore cannot drift apart on tenancy, reads or qua
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 from headwater.catalog.merge import ProductChange
 from headwater.catalog.track import change_of, is_product
 from headwater.errors import BadRequest, Conflict
-from headwater.identity.links import PROFILE, USER, Link, links_of
-from headwater.identity.resolve import MAX_PROFILES
+from headwater.identity.links import links_of
+from headwater.identity.resolve import DEFAULT_CAPS, Caps
 from headwater.model.event import EVENT_COLUMNS, Batch, EventRow, WriteResult
 from headwater.store.base import (
     ApplyCounts,
@@ -37,9 +37,7 @@ from headwater.store.statements import (
     INSERT_QUARANTINE,
     SELECT_QUARANTINE,
     Connection,
-    Read,
     in_lists,
-    matching,
     placeholders,
     quarantine_rows,
 )
@@ -52,7 +50,6 @@ UPSERT_LINK = (
     "WHERE (excluded.timestamp, excluded.event_id, excluded.line) "
     "< (identity_links.timestamp, identity_links.event_id, identity_links.line)"
 )
-SELECT_LINKS = "SELECT project_id, kind, a, b, timestamp, event_id, line FROM identity_links"
 SELECT_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)}, seq FROM events"
 
 
@@ -230,11 +227,9 @@ class SQLStore(CatalogSQL, PrivacySQL):
 
     # -- ingest --------------------------------------------------------------------
 
-    def write(
-        self, batches: Sequence[Batch], max_profiles: int = MAX_PROFILES
-    ) -> list[WriteResult]:
+    def write(self, batches: Sequence[Batch], caps: Caps = DEFAULT_CAPS) -> list[WriteResult]:
         with self._transaction() as conn:
-            self._gate(conn, batches, max_profiles)  # consent and suppression (issue 6)
+            self._gate(conn, batches, caps)  # consent and suppression (issue 6)
             applied = self._stored_product_items(conn, batches)
             inserted = self._insert_events(conn, [b.events for b in batches])
             self._upsert_links(conn, [row for b in batches for row in b.events])
@@ -336,58 +331,6 @@ class SQLStore(CatalogSQL, PrivacySQL):
         )
         return self._read(sql, [*params, query.limit])
 
-    def identity_links(
-        self,
-        project_id: int,
-        users: Iterable[str],
-        profiles: Iterable[str],
-        read: Read | None = None,
-    ) -> list[Link]:
-        """The links that decide the persons of `users` and `profiles`: the profiles' links,
-        the alias closure of every user named, those users' profile links, and every link of
-        those profiles (a profile's earliest link may name someone else). `read`: a
-        transaction's reads, for decisions taken inside it."""
-        read = read or self._read
-        found = set(self._links(read, project_id, PROFILE, "a", set(profiles)))
-        known = set(users) | {link.b for link in found}
-        found.update(self.alias_links(project_id, USER, known, read))
-        known |= {i for link in found if link.kind == USER for i in (link.a, link.b)}
-        mine = self._links(read, project_id, PROFILE, "b", known)
-        found.update(mine)
-        found.update(self._links(read, project_id, PROFILE, "a", {link.a for link in mine}))
-        return sorted(found)
-
-    def alias_links(
-        self, project_id: int, kind: str, start: Iterable[str], read: Read | None = None
-    ) -> list[Link]:
-        """Every alias link (`user` or `account`) reachable from `start`: its closure."""
-        read = read or self._read
-        found: set[Link] = set()
-        known = set(start)
-        frontier = set(known)
-        while frontier:
-            step = self._links(read, project_id, kind, "a", frontier)
-            step += self._links(read, project_id, kind, "b", frontier)
-            found.update(step)
-            frontier = {i for link in step for i in (link.a, link.b)} - known
-            known |= frontier
-        return sorted(found)
-
-    def splits(self, project_id: int, read: Read | None = None) -> set[tuple[str, str]]:
-        rows = (read or self._read)(
-            "SELECT kind, identifier FROM identity_splits WHERE project_id = ?", (project_id,)
-        )
-        return {(kind, identifier) for kind, identifier in rows}
-
-    def add_split(self, project_id: int, kind: str, identifier: str, now: int) -> None:
-        with self._transaction() as conn:
-            self._lock_privacy(conn, [project_id], exclusive=False)  # names a person
-            conn.execute(
-                "INSERT INTO identity_splits (project_id, kind, identifier, created_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (project_id, kind, identifier, now),
-            )
-
     def attribute_strategies(self, project_id: int) -> dict[str, str]:
         rows = self._read(
             "SELECT name, strategy FROM attribute_strategies WHERE project_id = ?", (project_id,)
@@ -402,18 +345,6 @@ class SQLStore(CatalogSQL, PrivacySQL):
                 "strategy = excluded.strategy, updated_at = excluded.updated_at",
                 (project_id, name, strategy, now),
             )
-
-    def _links(
-        self, read: Read, project_id: int, kind: str, side: str, values: set[str]
-    ) -> list[Link]:
-        found: list[Link] = []
-        for condition, params in matching(side, values, self.arrays):
-            rows = read(
-                f"{SELECT_LINKS} WHERE project_id = ? AND kind = ? AND {condition}",
-                [project_id, kind, *params],
-            )
-            found += [Link(*r) for r in rows]
-        return found
 
     def list_quarantine(
         self, project_id: int, status: str | None, after_id: int, limit: int
@@ -436,7 +367,7 @@ class SQLStore(CatalogSQL, PrivacySQL):
         batch: Batch,
         now: int,
         products: Sequence[ProductChange] = (),
-        max_profiles: int = MAX_PROFILES,
+        caps: Caps = DEFAULT_CAPS,
     ) -> Resolved:
         with self._transaction() as conn:
             # The privacy lock first, as an erasure takes it: never the other way round.
@@ -448,7 +379,7 @@ class SQLStore(CatalogSQL, PrivacySQL):
             ).rowcount
             if claimed != 1:  # a concurrent replay got there first; roll back, write nothing
                 raise Conflict(f"quarantine entry {entry.id} was replayed meanwhile", "ids")
-            self._gate(conn, [batch], max_profiles, now)
+            self._gate(conn, [batch], caps, now)
             if batch.refused:  # refused content is stored nowhere: the entry forgets it
                 status = "replayed" if batch.events else "refused"
                 conn.execute(

@@ -107,7 +107,12 @@ CREATE TABLE identity_links (
     PRIMARY KEY (project_id, kind, a, b)
 );
 
-CREATE INDEX identity_links_b ON identity_links (project_id, kind, b);
+-- In link order (issue 11): a profile's earliest link (who owns it) and its later ones a page
+-- at a time, a user's profiles in the order they were linked; identifiers by code point.
+CREATE INDEX identity_links_order
+    ON identity_links (project_id, kind, a, timestamp, event_id, line, b COLLATE "C");
+CREATE INDEX identity_links_b
+    ON identity_links (project_id, kind, b, timestamp, event_id, line, a COLLATE "C");
 
 -- An operator's splits (issue 4): links involving the identifier are ignored from now on, so
 -- the split holds whatever events arrive later. kind: profile or user.
