@@ -104,7 +104,7 @@ def export(groups: list[dict[str, Any]], order: random.Random, backend: str) -> 
             found.append(msgspec.json.encode(person, order="sorted"))
         for account_id in ACCOUNTS:
             try:
-                company = accounts.account(store, project.id, 2, account_id)
+                company = accounts.account(store, project.id, account_id)
             except NotFound:
                 company = None
             found.append(msgspec.json.encode(company, order="sorted"))

@@ -7,7 +7,7 @@ from litestar import Response, get, post
 from litestar.params import FromPath, RawBody
 
 from headwater.api.errors import JSON
-from headwater.api.events import event_paging
+from headwater.api.events import event_paging, page_limit
 from headwater.api.services import BASE, AnyRequest, services
 from headwater.errors import BadRequest
 from headwater.profiles import accounts, lookup
@@ -87,10 +87,23 @@ def split_identifier(
 def get_account(
     request: AnyRequest, org: FromPath[str], project: FromPath[str], account_id: FromPath[str]
 ) -> Response[bytes]:
-    """An account with its aliases, attributes and member persons (scope `read`)."""
+    """An account with its aliases, attributes and activity (scope `read`)."""
     hub = services(request)
     principal = hub.principal(request, org, project, "read")
-    found = accounts.account(
-        hub.store, principal.project.id, hub.settings.max_profiles_per_person, account_id
-    )
+    found = accounts.account(hub.store, principal.project.id, account_id)
+    return Response(msgspec.json.encode(found), media_type=JSON)
+
+
+@get(f"{BASE}/accounts/{{account_id:str}}/members", sync_to_thread=True)
+def account_members(
+    request: AnyRequest, org: FromPath[str], project: FromPath[str], account_id: FromPath[str]
+) -> Response[bytes]:
+    """A page of an account's member persons (scope `read`): `limit`, `cursor`."""
+    hub = services(request)
+    principal = hub.principal(request, org, project, "read")
+    q = request.query_params
+    found = accounts.members(
+        hub.store, principal.project.id, hub.settings.max_profiles_per_person,
+        account_id, page_limit(q.get("limit")), q.get("cursor"),
+    )  # fmt: skip
     return Response(msgspec.json.encode(found), media_type=JSON)

@@ -52,7 +52,7 @@ def export(
             "status": found["consents"],
             "history": [c.view() for c in sorted(consents, key=lambda c: c.order)],
         },
-        "accounts": [_account(store, project_id, max_profiles, a) for a in found["accounts"]],
+        "accounts": [_account(store, project_id, a) for a in found["accounts"]],
     }
     return _chunks(head, lookup.events_of(store, project_id, person))
 
@@ -71,13 +71,11 @@ def _own(decision: Decision, person: Person) -> dict[str, Any]:
     return entry
 
 
-def _account(store: Store, project_id: int, max_profiles: int, account_id: str) -> dict[str, Any]:
+def _account(store: Store, project_id: int, account_id: str) -> dict[str, Any]:
     try:
-        view = accounts.account(store, project_id, max_profiles, account_id)
+        return accounts.account(store, project_id, account_id)
     except NotFound:  # named on the person's events, but by no event of the account itself
         return {"id": account_id}
-    view.pop("members")
-    return view
 
 
 def _chunks(head: dict[str, Any], events: Iterator[tuple[Any, ...]]) -> Iterator[bytes]:

@@ -1,0 +1,158 @@
+"""Reads of the event log common to both backends: a page of events, all of them as a stream,
+and the members of an account.
+
+A person's events are those whose `owner` (decided at write, `model.event.owner_of`) is one
+of their identifiers: one indexed branch per kind of identifier, so a kiosk's profileId
+reaches its own anonymous events (`events_profile_owned`), never its users' events.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from headwater.model.event import EVENT_COLUMNS, PROFILE_OWNED, USER_OWNED
+from headwater.store.base import EventQuery
+from headwater.store.statements import matching
+
+_COLUMNS = f"{', '.join(EVENT_COLUMNS)}, seq"
+#: Kind of owner → (order among an account's members, the column holding the identifier).
+MEMBER_KINDS = {USER_OWNED: (0, "user_id"), PROFILE_OWNED: (1, "profile_id")}
+
+
+class EventsSQL(abc.ABC):
+    #: Whether the backend takes array parameters (`statements.matching`).
+    arrays: bool = False
+    #: What makes a text comparison bytewise (SQLite's default already is).
+    bytewise: str = ""
+
+    @abc.abstractmethod
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abc.abstractmethod
+    def _stream(self, sql: str, params: Sequence[object]) -> Iterator[tuple[Any, ...]]:
+        """The rows of a query as it produces them, without holding them all."""
+
+    def query_events(self, query: EventQuery) -> list[tuple[Any, ...]]:
+        sql, params = event_sql(query, self.arrays, paged=True)
+        return self._read(sql, params)
+
+    def stream_events(self, query: EventQuery) -> Iterator[tuple[Any, ...]]:
+        sql, params = event_sql(query, self.arrays, paged=False)
+        return self._stream(sql, params)
+
+    def account_members(
+        self, project_id: int, account_ids: Sequence[str], after: tuple[str, str] | None,
+        limit: int,
+    ) -> list[tuple[str, str]]:  # fmt: skip
+        """(kind, identifier) of the owners of the accounts' events, distinct, ordered by
+        kind (users first) then identifier, bytewise; the first `limit` after `after`."""
+        accounts, params = any_of("account_id", account_ids, self.arrays)
+        found: list[tuple[str, str]] = []
+        for kind, (rank, column) in MEMBER_KINDS.items():
+            if after is not None and MEMBER_KINDS[after[0]][0] > rank:
+                continue  # the cursor is past this kind
+            key = f"{column}{self.bytewise}"
+            sql = (f"SELECT {key} FROM events WHERE project_id = ? AND owner = '{kind}' "
+                   f"AND {accounts}")  # fmt: skip
+            values = [project_id, *params]
+            if after is not None and after[0] == kind:
+                sql += f" AND {key} > ?"
+                values.append(after[1])
+            rows = self._read(f"{sql} GROUP BY {key} ORDER BY {key} LIMIT ?",
+                              [*values, limit - len(found)])  # fmt: skip
+            found += [(kind, i) for (i,) in rows]
+            if len(found) == limit:
+                break
+        return found
+
+    def members_among(
+        self, project_id: int, account_ids: Sequence[str], users: Sequence[str],
+        profiles: Sequence[str],
+    ) -> set[tuple[str, str]]:  # fmt: skip
+        """Which of these identifiers own an event of the accounts: (kind, identifier)."""
+        accounts, params = any_of("account_id", account_ids, self.arrays)
+        found: set[tuple[str, str]] = set()
+        for kind, values in ((USER_OWNED, users), (PROFILE_OWNED, profiles)):
+            column = MEMBER_KINDS[kind][1]
+            for condition, more in matching(column, values, self.arrays):
+                rows = self._read(
+                    f"SELECT DISTINCT {column} FROM events WHERE project_id = ? "
+                    f"AND owner = '{kind}' AND {condition} AND {accounts}",
+                    [project_id, *more, *params],
+                )
+                found.update((kind, i) for (i,) in rows)
+        return found
+
+
+def any_of(column: str, values: Sequence[str], arrays: bool) -> tuple[str, list[object]]:
+    """One condition: `column` equal to one of `values` (none: a condition nothing meets)."""
+    parts = list(matching(column, values, arrays))
+    if not parts:
+        return "1 = 0", []
+    condition = " OR ".join(condition for condition, _ in parts)
+    return f"({condition})", [p for _, more in parts for p in more]
+
+
+def event_sql(query: EventQuery, arrays: bool, paged: bool) -> tuple[str, list[object]]:
+    """The SELECT of `query` and its parameters: rows in `EVENT_COLUMNS` order then `seq`,
+    by (timestamp, seq); `paged`: the first `query.limit` only."""
+    where: list[str] = ["project_id = ?"]
+    params: list[object] = [query.project_id]
+    for column, value in (
+        ("user_id", query.user_id),
+        ("profile_id", query.profile_id),
+        ("account_id", query.account_id),
+        ("event_name", query.event_name),
+        ("event_id", query.event_id),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if query.since is not None:
+        where.append("timestamp >= ?")
+        params.append(query.since)
+    if query.until is not None:
+        where.append("timestamp < ?")
+        params.append(query.until)
+    direction = "DESC" if query.descending else "ASC"
+    if query.after is not None:
+        where.append(f"(timestamp, seq) {'<' if query.descending else '>'} (?, ?)")
+        params.extend(query.after)
+    # Disjoint branches (an event has one owner and one accountId), each on its own index.
+    branches: list[tuple[str, list[object]]] = []
+    for owner, column, ids in (
+        (USER_OWNED, "user_id", query.owner_users),
+        (PROFILE_OWNED, "profile_id", query.owner_profiles),
+    ):
+        branches += [(f"owner = '{owner}' AND {condition}", more)
+                     for condition, more in matching(column, ids, arrays)]  # fmt: skip
+    branches += list(matching("account_id", query.any_account_id, arrays))
+    limit = " LIMIT ?" if paged else ""
+    if len(branches) <= 1:
+        for condition, more in branches:
+            where.insert(1, condition)
+            params[1:1] = more
+        # An eventId matches a handful of rows: the unary + keeps SQLite's planner on the
+        # dedup index (then a tiny sort) instead of walking the project's time index.
+        plus = "+" if query.event_id is not None else ""
+        sql = (
+            f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} "
+            f"ORDER BY {plus}timestamp {direction}, {plus}seq {direction}{limit}"
+        )
+        return sql, [*params, *([query.limit] if paged else [])]
+    order = f"ORDER BY timestamp {direction}, seq {direction}"
+    selects: list[str] = []
+    values: list[object] = []
+    for at, (condition, more) in enumerate(branches):
+        select = f"SELECT {_COLUMNS} FROM events WHERE {condition} AND {' AND '.join(where)}"
+        if paged:  # each branch stops at the page's length, in its index's order
+            select = f"SELECT * FROM ({select} {order}{limit}) AS branch_{at}"
+        selects.append(select)
+        values += [*more, *params, *([query.limit] if paged else [])]
+    sql = " UNION ALL ".join(selects)
+    if paged:
+        sql = f"SELECT * FROM ({sql}) AS person_events {order}{limit}"
+        return sql, [*values, query.limit]
+    return f"{sql} {order}", values
