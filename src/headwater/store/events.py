@@ -9,6 +9,7 @@ reaches its own anonymous events (`events_profile_owned`), never its users' even
 from __future__ import annotations
 
 import abc
+import heapq
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from headwater.store.base import EventQuery
 from headwater.store.statements import matching
 
 _COLUMNS = f"{', '.join(EVENT_COLUMNS)}, seq"
+_TIME = EVENT_COLUMNS.index("timestamp")
 #: Kind of owner → (order among an account's members, the column holding the identifier).
 MEMBER_KINDS = {USER_OWNED: (0, "user_id"), PROFILE_OWNED: (1, "profile_id")}
 
@@ -35,12 +37,16 @@ class EventsSQL(abc.ABC):
         """The rows of a query as it produces them, without holding them all."""
 
     def query_events(self, query: EventQuery) -> list[tuple[Any, ...]]:
-        sql, params = event_sql(query, self.arrays, paged=True)
+        sql, params = event_sql(query, self.arrays)
         return self._read(sql, params)
 
     def stream_events(self, query: EventQuery) -> Iterator[tuple[Any, ...]]:
-        sql, params = event_sql(query, self.arrays, paged=False)
-        return self._stream(sql, params)
+        """Each branch streamed in order by its own query, merged here."""
+        streams = [self._stream(sql, params)
+                   for sql, params in branch_sql(query, self.arrays, paged=False)]  # fmt: skip
+        if len(streams) == 1:
+            return streams[0]
+        return heapq.merge(*streams, key=_time_and_seq, reverse=query.descending)
 
     def account_members(
         self, project_id: int, account_ids: Sequence[str], after: tuple[str, str] | None,
@@ -86,6 +92,10 @@ class EventsSQL(abc.ABC):
         return found
 
 
+def _time_and_seq(row: tuple[Any, ...]) -> tuple[int, int]:
+    return row[_TIME], row[-1]
+
+
 def any_of(column: str, values: Sequence[str], arrays: bool) -> tuple[str, list[object]]:
     """One condition: `column` equal to one of `values` (none: a condition nothing meets)."""
     parts = list(matching(column, values, arrays))
@@ -95,9 +105,8 @@ def any_of(column: str, values: Sequence[str], arrays: bool) -> tuple[str, list[
     return f"({condition})", [p for _, more in parts for p in more]
 
 
-def event_sql(query: EventQuery, arrays: bool, paged: bool) -> tuple[str, list[object]]:
-    """The SELECT of `query` and its parameters: rows in `EVENT_COLUMNS` order then `seq`,
-    by (timestamp, seq); `paged`: the first `query.limit` only."""
+def _where(query: EventQuery) -> tuple[list[str], list[object]]:
+    """The conditions of `query` other than whose events: filters and the cursor."""
     where: list[str] = ["project_id = ?"]
     params: list[object] = [query.project_id]
     for column, value in (
@@ -116,43 +125,63 @@ def event_sql(query: EventQuery, arrays: bool, paged: bool) -> tuple[str, list[o
     if query.until is not None:
         where.append("timestamp < ?")
         params.append(query.until)
-    direction = "DESC" if query.descending else "ASC"
     if query.after is not None:
         where.append(f"(timestamp, seq) {'<' if query.descending else '>'} (?, ?)")
         params.extend(query.after)
-    # Disjoint branches (an event has one owner and one accountId), each on its own index.
-    branches: list[tuple[str, list[object]]] = []
-    for owner, column, ids in (
-        (USER_OWNED, "user_id", query.owner_users),
-        (PROFILE_OWNED, "profile_id", query.owner_profiles),
-    ):
-        branches += [(f"owner = '{owner}' AND {condition}", more)
-                     for condition, more in matching(column, ids, arrays)]  # fmt: skip
-    branches += list(matching("account_id", query.any_account_id, arrays))
-    limit = " LIMIT ?" if paged else ""
-    if len(branches) <= 1:
-        for condition, more in branches:
-            where.insert(1, condition)
-            params[1:1] = more
-        # An eventId matches a handful of rows: the unary + keeps SQLite's planner on the
-        # dedup index (then a tiny sort) instead of walking the project's time index.
-        plus = "+" if query.event_id is not None else ""
-        sql = (
-            f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} "
-            f"ORDER BY {plus}timestamp {direction}, {plus}seq {direction}{limit}"
+    return where, params
+
+
+def branch_sql(query: EventQuery, arrays: bool, paged: bool) -> list[tuple[str, list[object]]]:
+    """One SELECT per branch of `query` (a person's events: one per kind of identifier;
+    an account's: one), each with its parameters, rows by (timestamp, seq). The branches
+    are disjoint: an event has one owner and one accountId."""
+    where, params = _where(query)
+    branches = [
+        (f"owner = '{owner}' AND {condition}", more, many)
+        for owner, column, ids in (
+            (USER_OWNED, "user_id", query.owner_users),
+            (PROFILE_OWNED, "profile_id", query.owner_profiles),
         )
-        return sql, [*params, *([query.limit] if paged else [])]
-    order = f"ORDER BY timestamp {direction}, seq {direction}"
-    selects: list[str] = []
-    values: list[object] = []
-    for at, (condition, more) in enumerate(branches):
-        select = f"SELECT {_COLUMNS} FROM events WHERE {condition} AND {' AND '.join(where)}"
-        if paged:  # each branch stops at the page's length, in its index's order
-            select = f"SELECT * FROM ({select} {order}{limit}) AS branch_{at}"
-        selects.append(select)
-        values += [*more, *params, *([query.limit] if paged else [])]
-    sql = " UNION ALL ".join(selects)
-    if paged:
-        sql = f"SELECT * FROM ({sql}) AS person_events {order}{limit}"
-        return sql, [*values, query.limit]
-    return f"{sql} {order}", values
+        for condition, more, many in _equal_any(column, ids, arrays)
+    ]
+    branches += _equal_any("account_id", query.any_account_id, arrays)
+    direction = "DESC" if query.descending else "ASC"
+    limit, limits = (" LIMIT ?", [query.limit]) if paged else ("", [])
+    selects = []
+    for condition, more, many in branches or [("", [], False)]:
+        # An eventId, or several identifiers, match a handful of rows: the unary + keeps
+        # SQLite's planner on their index (then a small sort) instead of walking the
+        # project's time index for its order. One identifier: its index gives the order.
+        plus = "+" if query.event_id is not None or many else ""
+        conditions = [*where[:1], *([condition] if condition else []), *where[1:]]
+        selects.append((
+            f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(conditions)} "
+            f"ORDER BY {plus}timestamp {direction}, {plus}seq {direction}{limit}",
+            [*params[:1], *more, *params[1:], *limits],
+        ))  # fmt: skip
+    return selects
+
+
+def event_sql(query: EventQuery, arrays: bool) -> tuple[str, list[object]]:
+    """The SELECT of a page of `query` (`query.limit` rows): its branches, each stopping at
+    the page's length, merged."""
+    selects = branch_sql(query, arrays, paged=True)
+    if len(selects) == 1:
+        return selects[0]
+    direction = "DESC" if query.descending else "ASC"
+    merged = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS branch_{at}"
+                                for at, (sql, _) in enumerate(selects))  # fmt: skip
+    sql = f"SELECT * FROM ({merged}) AS person_events ORDER BY timestamp {direction}, " \
+          f"seq {direction} LIMIT ?"  # fmt: skip
+    return sql, [*(p for _, params in selects for p in params), query.limit]
+
+
+def _equal_any(
+    column: str, values: Sequence[str], arrays: bool
+) -> list[tuple[str, list[object], bool]]:
+    """`column` equal to one of `values`, as (condition, parameters, several values?): an
+    equality for one value, so that a planner knows its index gives the rows in order."""
+    distinct = set(values)
+    if len(distinct) == 1:
+        return [(f"{column} = ?", list(distinct), False)]
+    return [(condition, more, True) for condition, more in matching(column, distinct, arrays)]
