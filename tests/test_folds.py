@@ -16,12 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from headwater.model.event import EVENT_COLUMNS, EventRow
+from headwater.model.event import EventRow
 from headwater.model.rules import is_identity
 from headwater.profiles.activity import Activity
 from headwater.profiles.attributes import Fold, Order
 from headwater.profiles.ordering import AT, in_order, order_of
 from headwater.profiles.sessions import CONTEXT
+from tests import conftest
 
 T = 1_714_631_904_000
 NAMES = ["View Page", "Leave Page", "Session start", "Charge", "Product ordered", "Identify"]
@@ -81,9 +82,11 @@ def reference_sessions(rows: list[EventRow], timeout: int) -> list[dict[str, Any
     for sid, events in groups:
         ordered = sorted(events, key=order_of)
         pages = [r for r in ordered if r.event_name == "View Page"]
-        starts = [r for r in ordered if r.event_name == "Session start" and r.user_attributes]
-        landing = msgspec.json.decode(pages[0].data).get("url") if pages and pages[0].data else None
-        context = msgspec.json.decode(starts[0].user_attributes) if starts else {}
+        starts = [r.user_attributes for r in ordered
+                  if r.event_name == "Session start" and r.user_attributes]  # fmt: skip
+        first_page = pages[0].data if pages else None
+        landing = msgspec.json.decode(first_page).get("url") if first_page else None
+        context = msgspec.json.decode(starts[0]) if starts and starts[0] else {}
         views.append({
             "id": sid, "start": ordered[0].timestamp, "end": ordered[-1].timestamp,
             "event_count": len(events), "pages_viewed": len(pages), "landing_page": landing,
@@ -148,15 +151,15 @@ def events(draw: st.DrawFn) -> list[EventRow]:
     for event_id, name, line in keys:
         # Few distinct times: ties are the case a streaming fold must get right.
         timestamp = T + draw(st.sampled_from([0, 1, 5, 3_600_000, 3_600_001, 9_000_000]))
-        data = None
+        data: Any = None
         if name == "View Page":
             data = draw(st.none() | st.just({}) | st.builds(dict, url=st.sampled_from("ab")))
         elif name == "Charge":
             data = {"amount": draw(st.sampled_from([0.1, 0.2, 0.3, 7, -2.5, "1", True])),
                     "status": draw(st.sampled_from(["succeeded", "refunded", "pending"])),
                     "currency": draw(st.sampled_from([None, "EUR", "USD"]))}  # fmt: skip
-        attributes = draw(st.none() | st.dictionaries(
-            st.sampled_from(["plan", "tags", "deviceType", "referrer"]), VALUES, max_size=3))
+        names = st.sampled_from(["plan", "tags", "deviceType", "referrer"])
+        attributes = draw(st.none() | st.dictionaries(names, VALUES, max_size=3))
         rows.append(EventRow(
             1, None, name, event_id, line, None, "p1", "u1",
             draw(st.sampled_from([None, "acme", "undefined"])),
@@ -203,12 +206,9 @@ def test_streaming_folds_equal_the_folds_that_held_everything(
 
 
 def test_in_order_sorts_each_millisecond_by_event_id_line_and_name() -> None:
-    rows = [(T, "b", 0, "E"), (T, "a", 1, "E"), (T, "a", 0, "F"), (T + 1, "a", 0, "E")]
-    read = [tuple(None for _ in EVENT_COLUMNS) for _ in rows]
-    for at, (ts, event_id, line, name) in enumerate(rows):
-        fields = dict(zip(EVENT_COLUMNS, read[at], strict=True))
-        fields |= {"timestamp": ts, "event_id": event_id, "line": line, "event_name": name}
-        read[at] = (*fields.values(), at)
+    keys = [(T, "b", 0, "E"), (T, "a", 1, "E"), (T, "a", 0, "F"), (T + 1, "a", 0, "E")]
+    read = [(*conftest.row(1, name, event_id, line, ts), seq)
+            for seq, (ts, event_id, line, name) in enumerate(keys)]  # fmt: skip
     assert [order_of(r) for r in in_order(read)] == [
         (T, "a", 0, "F"), (T, "a", 1, "E"), (T, "b", 0, "E"), (T + 1, "a", 0, "E"),
     ]  # fmt: skip
@@ -220,3 +220,21 @@ def test_a_fold_fed_out_of_order_refuses() -> None:
     fold.observe((T, "b", 0, "E"), {"plan": "x"})
     with pytest.raises(ValueError, match="ascending"):
         fold.observe((T, "a", 0, "E"), {"plan": "y"})
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"plan": 1e400}', '{"a": "\\ud800"}', '{"a": ' + "[" * 5000 + "]" * 5000 + "}", "[1]",
+     "1", '"text"', '{"a": 1'],
+)  # fmt: skip
+def test_stored_json_that_cannot_be_read_is_skipped_and_counted(text: str) -> None:
+    # issue 11 Deliver 4: one helper decodes stored JSON for every profile read
+    from headwater.profiles.stored import Unreadable, read_object
+
+    unreadable = Unreadable()
+    assert read_object(text, (T, "e1", 0, "E"), "data", unreadable) is None
+    assert read_object('{"ok": 1}', (T, "e2", 0, "E"), "data", unreadable) == {"ok": 1}
+    assert read_object(None, (T, "e3", 0, "E"), "data", unreadable) is None
+    assert unreadable.view() == {
+        "count": 1, "events": [{"eventId": "e1", "line": 0, "eventName": "E", "field": "data"}]
+    }  # fmt: skip

@@ -47,7 +47,8 @@ def test_the_owner_is_decided_at_write(
     store: Store, user: str | None, profile: str | None, owner: str | None
 ) -> None:
     project, _ = store.ensure_project("acme", "web", NOW)
-    store.write([Batch(Context(project.id, None, "k", NOW), [event(project.id, "e", user, profile)])])
+    ctx = Context(project.id, None, "k", NOW)
+    store.write([Batch(ctx, [event(project.id, "e", user, profile)])])
     assert owner_of(user, profile) == owner
     assert stored_owners(store) == {"e": owner}
 
