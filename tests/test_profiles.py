@@ -477,6 +477,7 @@ def test_unreadable_stored_json_never_fails_a_read(
     exported = client.get(f"{tenant.base}/privacy/export", params={"userId": "leg"},
                           headers=tenant.headers)  # fmt: skip
     assert exported.status_code == 200, exported.text
+    assert exported.json()["unreadable"] == person["unreadable"]
     assert exported.json()["accounts"][0]["unreadable"]["count"] == 1
     account = client.get(f"{tenant.base}/accounts/acct", headers=tenant.headers)
     assert account.status_code == 200, account.text

@@ -42,6 +42,7 @@ def export(
         "attributes": found["attributes"],
         "attributeSources": found["attributeSources"],
         "computed": found["computed"],
+        "unreadable": found["unreadable"],
         "identities": {
             "userIds": found["userIds"],
             "profileIds": list(person.profile_ids),
