@@ -20,9 +20,8 @@ from headwater.model.event import EventRow
 from headwater.model.rules import is_identity
 from headwater.profiles.activity import Activity
 from headwater.profiles.attributes import Fold, Order
-from headwater.profiles.ordering import AT, in_order, order_of
+from headwater.profiles.ordering import AT, FOLD_COLUMNS, in_order, order_of
 from headwater.profiles.sessions import CONTEXT
-from tests import conftest
 
 T = 1_714_631_904_000
 NAMES = ["View Page", "Leave Page", "Session start", "Charge", "Product ordered", "Identify"]
@@ -30,6 +29,10 @@ VALUES = st.none() | st.sampled_from(["x", "y", 1, [1], {"k": 1}, {"k": [2]}])
 
 
 # -- the reference: every observation held, decided at the end ---------------------------
+
+
+def key(row: EventRow) -> Order:
+    return (row.timestamp, row.event_id, row.line, row.event_name)
 
 
 def reference_attributes(
@@ -71,16 +74,16 @@ def reference_sessions(rows: list[EventRow], timeout: int) -> list[dict[str, Any
             loose.append(row)
     groups = [(sid, events) for sid, events in client.items()]
     current: list[EventRow] = []
-    for row in sorted(loose, key=order_of):
+    for row in sorted(loose, key=key):
         if current and row.timestamp - max(r.timestamp for r in current) > timeout:
-            groups.append((f"auto_{order_of(sorted(current, key=order_of)[0])[1]}", current))
+            groups.append((f"auto_{key(sorted(current, key=key)[0])[1]}", current))
             current = []
         current.append(row)
     if current:
-        groups.append((f"auto_{order_of(sorted(current, key=order_of)[0])[1]}", current))
+        groups.append((f"auto_{key(sorted(current, key=key)[0])[1]}", current))
     views = []
     for sid, events in groups:
-        ordered = sorted(events, key=order_of)
+        ordered = sorted(events, key=key)
         pages = [r for r in ordered if r.event_name == "View Page"]
         starts = [r.user_attributes for r in ordered
                   if r.event_name == "Session start" and r.user_attributes]  # fmt: skip
@@ -98,7 +101,7 @@ def reference_sessions(rows: list[EventRow], timeout: int) -> list[dict[str, Any
 def reference(
     rows: list[EventRow], strategies: dict[str, str], timeout: int, recent: int | None
 ) -> dict[str, Any]:
-    seen = [(order_of(r), msgspec.json.decode(r.user_attributes)) for r in rows
+    seen = [(key(r), msgspec.json.decode(r.user_attributes)) for r in rows
             if r.user_attributes is not None]  # fmt: skip
     values = reference_attributes(seen, strategies)
     revenue: dict[str | None, list[float]] = {}
@@ -175,7 +178,8 @@ def stream(rows: list[EventRow], rng: random.Random) -> list[tuple[Any, ...]]:
     """The rows as a store reads them: by (event time, arrival), arrival being random."""
     arrival = list(range(len(rows)))
     rng.shuffle(arrival)
-    read = [(*row, seq) for row, seq in zip(rows, arrival, strict=True)]
+    read = [(*(getattr(row, c) for c in FOLD_COLUMNS), seq)
+            for row, seq in zip(rows, arrival, strict=True)]  # fmt: skip
     return sorted(read, key=lambda r: (r[AT["timestamp"]], r[-1]))
 
 
@@ -207,7 +211,7 @@ def test_streaming_folds_equal_the_folds_that_held_everything(
 
 def test_in_order_sorts_each_millisecond_by_event_id_line_and_name() -> None:
     keys = [(T, "b", 0, "E"), (T, "a", 1, "E"), (T, "a", 0, "F"), (T + 1, "a", 0, "E")]
-    read = [(*conftest.row(1, name, event_id, line, ts), seq)
+    read = [(ts, event_id, line, name, *[None] * 6, seq)
             for seq, (ts, event_id, line, name) in enumerate(keys)]  # fmt: skip
     assert [order_of(r) for r in in_order(read)] == [
         (T, "a", 0, "F"), (T, "a", 1, "E"), (T, "b", 0, "E"), (T + 1, "a", 0, "E"),

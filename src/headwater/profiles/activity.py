@@ -12,7 +12,7 @@ from typing import Any
 
 from headwater.model.rules import is_identity
 from headwater.profiles.attributes import Fold, Order, Strategies
-from headwater.profiles.ordering import AT, Row, order_of
+from headwater.profiles.ordering import Row
 from headwater.profiles.revenue import Revenue
 from headwater.profiles.sessions import Sessions
 from headwater.profiles.stored import Unreadable, read_object
@@ -35,26 +35,25 @@ class Activity:
         self.last: int | None = None
 
     def observe(self, row: Row) -> None:
-        order = order_of(row)
+        """One event, in fold order: a row of `ordering.FOLD_COLUMNS`, unpacked in their order."""
+        timestamp, event_id, line, name, account, session, data, attributes, _, group = row[:10]
+        order = (timestamp, event_id, line, name)
         self.count += 1
         if self.first is None:
-            self.first = order[0]
-        self.last = order[0]
-        if is_identity(row[AT["account_id"]]):
-            self.accounts.add(row[AT["account_id"]])
-        name = row[AT["event_name"]]
-        attributes = read_object(row[AT["user_attributes"]], order, "userAttributes",
-                                 self.unreadable)  # fmt: skip
-        self.sessions.observe(order, row[AT["session_id"]], name, row[AT["data"]], attributes,
-                              self.unreadable)  # fmt: skip
+            self.first = timestamp
+        self.last = timestamp
+        if is_identity(account):
+            self.accounts.add(account)
+        found = read_object(attributes, order, "userAttributes", self.unreadable)
+        self.sessions.observe(order, session, name, data, found, self.unreadable)
         if name == ORDERED:
-            self.orders.add(row[AT["group_event_id"]] or row[AT["event_id"]])
-        if name == CHARGE:
-            data = read_object(row[AT["data"]], order, "data", self.unreadable)
-            if data is not None and not self.revenue.observe(data):
+            self.orders.add(group or event_id)
+        elif name == CHARGE:
+            charge = read_object(data, order, "data", self.unreadable)
+            if charge is not None and not self.revenue.observe(charge):
                 self.unreadable.add(order, "data.amount")
-        if attributes is not None:
-            self.attributes.observe(order, attributes)
+        if found is not None:
+            self.attributes.observe(order, found)
 
     def view(self) -> dict[str, Any]:
         """The profile's parts computed from events."""

@@ -17,13 +17,15 @@ from headwater.consent.status import Consent, owned_by, status
 from headwater.errors import BadRequest, NotFound
 from headwater.identity.links import PROFILE, USER
 from headwater.identity.resolve import Person, Resolution, anchor_of, resolve
+from headwater.model.event import EVENT_COLUMNS
 from headwater.model.rules import is_identity
 from headwater.model.views import encode_cursor, event_cursor, event_view
 from headwater.profiles.activity import Activity
-from headwater.profiles.ordering import AT, in_order
+from headwater.profiles.ordering import FOLD_COLUMNS, in_order
 from headwater.store.base import EventQuery, Store
 
 _PAGE = 1000
+_TIME = EVENT_COLUMNS.index("timestamp")
 
 
 def person_of(
@@ -71,7 +73,7 @@ def events_of(store: Store, project_id: int, person: Person) -> Iterator[tuple[A
         yield from rows
         if len(rows) < _PAGE:
             return
-        query = dataclasses.replace(query, after=(rows[-1][AT["timestamp"]], rows[-1][-1]))
+        query = dataclasses.replace(query, after=(rows[-1][_TIME], rows[-1][-1]))
 
 
 def consents_of(
@@ -98,7 +100,8 @@ def profile(
     resolution, person = person_of(store, project_id, max_profiles, user_id, profile_id)
     activity = Activity(lambda names: store.attribute_strategies(project_id, names),
                         session_timeout_ms, recent_sessions)  # fmt: skip
-    for row in in_order(store.stream_events(person_events(project_id, person))):
+    query = dataclasses.replace(person_events(project_id, person), columns=FOLD_COLUMNS)
+    for row in in_order(store.stream_events(query)):
         activity.observe(row)
     consents = consents_of(store, project_id, person)
     if not activity.count and person.id not in resolution.history and not consents:

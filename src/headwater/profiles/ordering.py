@@ -8,17 +8,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from headwater.model.event import EVENT_COLUMNS
 from headwater.profiles.attributes import Order
 
-AT = {name: i for i, name in enumerate(EVENT_COLUMNS)}  # column → position in a row
-_TIME = AT["timestamp"]
+#: What the folds read of an event (`EventQuery.columns`): fewer columns, faster reads.
+FOLD_COLUMNS = ("timestamp", "event_id", "line", "event_name", "account_id", "session_id",
+                "data", "user_attributes", "account_attributes", "group_event_id")  # fmt: skip
+AT = {name: i for i, name in enumerate(FOLD_COLUMNS)}  # column → position in a fold's row
+_TIME, _ID, _LINE, _NAME = (AT[c] for c in ("timestamp", "event_id", "line", "event_name"))
 
 Row = tuple[Any, ...]
 
 
 def order_of(row: Sequence[Any]) -> Order:
-    return (row[_TIME], row[AT["event_id"]], row[AT["line"]], row[AT["event_name"]])
+    return (row[_TIME], row[_ID], row[_LINE], row[_NAME])
 
 
 def in_order(rows: Iterable[Row]) -> Iterator[Row]:

@@ -15,7 +15,7 @@ from headwater.consent.records import ConsentRecord
 from headwater.consent.status import Consent
 from headwater.identity.links import Link
 from headwater.identity.resolve import MAX_PROFILES, Person
-from headwater.model.event import Batch, WriteResult
+from headwater.model.event import EVENT_COLUMNS, Batch, WriteResult
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +68,8 @@ class EventQuery:
     owner_profiles: tuple[str, ...] = ()
     # An account's ids: the events carrying any of them.
     any_account_id: tuple[str, ...] = ()
+    # What a row holds (then `seq`): a fold reads only what it needs.
+    columns: tuple[str, ...] = EVENT_COLUMNS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,7 +206,8 @@ class Store(Protocol):
 
     # reads
     def query_events(self, query: EventQuery) -> list[tuple[Any, ...]]:
-        """Rows in `EVENT_COLUMNS` order followed by `seq`, at most `query.limit`."""
+        """Rows of `query.columns` (all by default) followed by `seq`, at most
+        `query.limit`."""
 
     def stream_events(self, query: EventQuery) -> Iterator[tuple[Any, ...]]:
         """Every row `query` matches (no limit), as `query_events`, read as it is consumed:

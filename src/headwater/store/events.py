@@ -17,8 +17,6 @@ from headwater.model.event import EVENT_COLUMNS, PROFILE_OWNED, USER_OWNED
 from headwater.store.base import EventQuery
 from headwater.store.statements import matching
 
-_COLUMNS = f"{', '.join(EVENT_COLUMNS)}, seq"
-_TIME = EVENT_COLUMNS.index("timestamp")
 #: Kind of owner → (order among an account's members, the column holding the identifier).
 MEMBER_KINDS = {USER_OWNED: (0, "user_id"), PROFILE_OWNED: (1, "profile_id")}
 
@@ -46,7 +44,9 @@ class EventsSQL(abc.ABC):
                    for sql, params in branch_sql(query, self.arrays, paged=False)]  # fmt: skip
         if len(streams) == 1:
             return streams[0]
-        return heapq.merge(*streams, key=_time_and_seq, reverse=query.descending)
+        at = query.columns.index("timestamp")
+        return heapq.merge(*streams, key=lambda row: (row[at], row[-1]),
+                           reverse=query.descending)  # fmt: skip
 
     def account_members(
         self, project_id: int, account_ids: Sequence[str], after: tuple[str, str] | None,
@@ -92,10 +92,6 @@ class EventsSQL(abc.ABC):
         return found
 
 
-def _time_and_seq(row: tuple[Any, ...]) -> tuple[int, int]:
-    return row[_TIME], row[-1]
-
-
 def any_of(column: str, values: Sequence[str], arrays: bool) -> tuple[str, list[object]]:
     """One condition: `column` equal to one of `values` (none: a condition nothing meets)."""
     parts = list(matching(column, values, arrays))
@@ -133,8 +129,11 @@ def _where(query: EventQuery) -> tuple[list[str], list[object]]:
 
 def branch_sql(query: EventQuery, arrays: bool, paged: bool) -> list[tuple[str, list[object]]]:
     """One SELECT per branch of `query` (a person's events: one per kind of identifier;
-    an account's: one), each with its parameters, rows by (timestamp, seq). The branches
-    are disjoint: an event has one owner and one accountId."""
+    an account's: one), each with its parameters: rows of `query.columns` then `seq`, by
+    (timestamp, seq). The branches are disjoint: an event has one owner and one accountId."""
+    if not set(query.columns) <= set(EVENT_COLUMNS) or "timestamp" not in query.columns:
+        raise ValueError(f"not columns an event query can read: {query.columns}")
+    columns = f"{', '.join(query.columns)}, seq"
     where, params = _where(query)
     branches = [
         (f"owner = '{owner}' AND {condition}", more, many)
@@ -155,7 +154,7 @@ def branch_sql(query: EventQuery, arrays: bool, paged: bool) -> list[tuple[str, 
         plus = "+" if query.event_id is not None or many else ""
         conditions = [*where[:1], *([condition] if condition else []), *where[1:]]
         selects.append((
-            f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(conditions)} "
+            f"SELECT {columns} FROM events WHERE {' AND '.join(conditions)} "
             f"ORDER BY {plus}timestamp {direction}, {plus}seq {direction}{limit}",
             [*params[:1], *more, *params[1:], *limits],
         ))  # fmt: skip
