@@ -88,6 +88,20 @@ def consents_of(
 RECENT_SESSIONS = 10
 
 
+def activity_of(
+    store: Store, project_id: int, person: Person, session_timeout_ms: int,
+    recent_sessions: int | None,
+) -> Activity:  # fmt: skip
+    """The person's events folded as they stream (the strategies of the attributes they
+    hold are loaded as they appear)."""
+    activity = Activity(lambda names: store.attribute_strategies(project_id, names),
+                        session_timeout_ms, recent_sessions)  # fmt: skip
+    query = dataclasses.replace(person_events(project_id, person), columns=FOLD_COLUMNS)
+    for row in in_order(store.stream_events(query)):
+        activity.observe(row)
+    return activity
+
+
 def profile(
     store: Store, project_id: int, max_profiles: int,
     user_id: str | None = None, profile_id: str | None = None,
@@ -98,11 +112,7 @@ def profile(
     if not is_identity(user_id) and not is_identity(profile_id):
         raise NotFound("give a userId or a profileId that is a real identifier", "userId")
     resolution, person = person_of(store, project_id, max_profiles, user_id, profile_id)
-    activity = Activity(lambda names: store.attribute_strategies(project_id, names),
-                        session_timeout_ms, recent_sessions)  # fmt: skip
-    query = dataclasses.replace(person_events(project_id, person), columns=FOLD_COLUMNS)
-    for row in in_order(store.stream_events(query)):
-        activity.observe(row)
+    activity = activity_of(store, project_id, person, session_timeout_ms, recent_sessions)
     consents = consents_of(store, project_id, person)
     if not activity.count and person.id not in resolution.history and not consents:
         asked = user_id if user_id is not None else profile_id  # never used
