@@ -11,6 +11,8 @@ from headwater.model.rules import is_identity
 #: no real identifier, its profileId's. Decided once, at write, so a person's events are an
 #: indexed query (ARCHITECTURE §2).
 USER_OWNED, PROFILE_OWNED = "user", "profile"
+#: The kinds of owner, in the order an account lists its members (users, then anonymous).
+OWNER_KINDS = (USER_OWNED, PROFILE_OWNED)
 
 
 class EventRow(NamedTuple):

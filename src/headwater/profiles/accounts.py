@@ -8,7 +8,7 @@ from typing import Any
 from headwater.errors import BadRequest, NotFound
 from headwater.identity.links import ACCOUNT
 from headwater.identity.resolve import Person, resolve
-from headwater.model.event import PROFILE_OWNED, USER_OWNED
+from headwater.model.event import OWNER_KINDS, PROFILE_OWNED, USER_OWNED
 from headwater.model.rules import is_identity
 from headwater.model.views import decode_key_cursor, encode_key_cursor
 from headwater.profiles.activity import sources
@@ -16,9 +16,6 @@ from headwater.profiles.attributes import Fold
 from headwater.profiles.ordering import AT, FOLD_COLUMNS, in_order, order_of
 from headwater.profiles.stored import Unreadable, read_object
 from headwater.store.base import EventQuery, Store
-
-#: The order members are listed in: users, then profiles (anonymous persons), each by id.
-_KINDS = {USER_OWNED: 0, PROFILE_OWNED: 1}
 
 
 def account_ids(store: Store, project_id: int, account_id: str) -> list[str]:
@@ -111,11 +108,11 @@ def _identifiers(person: Person) -> list[tuple[str, str]]:
 def _key(member: tuple[str, str]) -> tuple[int, str]:
     """Where a member's identifier sorts: users first, then by identifier (bytewise, as a
     store lists them: Python compares code points, in the order of their UTF-8 bytes)."""
-    return _KINDS[member[0]], member[1]
+    return OWNER_KINDS.index(member[0]), member[1]
 
 
 def _decode(cursor: str) -> tuple[str, str]:
     kind, _, identifier = decode_key_cursor(cursor).partition(":")
-    if kind not in _KINDS or "\x00" in identifier:  # PostgreSQL text cannot hold NUL
+    if kind not in OWNER_KINDS or "\x00" in identifier:  # PostgreSQL text cannot hold NUL
         raise BadRequest("cursor is not one this API returned", "cursor")
     return kind, identifier

@@ -13,12 +13,11 @@ import heapq
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from headwater.model.event import EVENT_COLUMNS, PROFILE_OWNED, USER_OWNED
+from headwater.model.event import EVENT_COLUMNS, OWNER_KINDS, PROFILE_OWNED, USER_OWNED
 from headwater.store.base import EventQuery
 from headwater.store.statements import matching
 
-#: Kind of owner → (order among an account's members, the column holding the identifier).
-MEMBER_KINDS = {USER_OWNED: (0, "user_id"), PROFILE_OWNED: (1, "profile_id")}
+_COLUMN = {USER_OWNED: "user_id", PROFILE_OWNED: "profile_id"}  # where an owner's id is
 
 
 class EventsSQL(abc.ABC):
@@ -56,9 +55,10 @@ class EventsSQL(abc.ABC):
         kind (users first) then identifier, bytewise; the first `limit` after `after`."""
         accounts, params = any_of("account_id", account_ids, self.arrays)
         found: list[tuple[str, str]] = []
-        for kind, (rank, column) in MEMBER_KINDS.items():
-            if after is not None and MEMBER_KINDS[after[0]][0] > rank:
+        for rank, kind in enumerate(OWNER_KINDS):
+            if after is not None and OWNER_KINDS.index(after[0]) > rank:
                 continue  # the cursor is past this kind
+            column = _COLUMN[kind]
             key = f"{column}{self.bytewise}"
             sql = (f"SELECT {key} FROM events WHERE project_id = ? AND owner = '{kind}' "
                    f"AND {accounts}")  # fmt: skip
@@ -81,7 +81,7 @@ class EventsSQL(abc.ABC):
         accounts, params = any_of("account_id", account_ids, self.arrays)
         found: set[tuple[str, str]] = set()
         for kind, values in ((USER_OWNED, users), (PROFILE_OWNED, profiles)):
-            column = MEMBER_KINDS[kind][1]
+            column = _COLUMN[kind]
             for condition, more in matching(column, values, self.arrays):
                 rows = self._read(
                     f"SELECT DISTINCT {column} FROM events WHERE project_id = ? "
