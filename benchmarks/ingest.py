@@ -52,7 +52,7 @@ from typing import Any
 import psycopg
 
 from headwater.config import Settings
-from headwater.model.event import EVENT_COLUMNS, EventRow
+from headwater.model.event import STORED_COLUMNS, EventRow, stored
 from headwater.store.postgres.store import PostgresStore
 from headwater.store.sqlite.store import SQLiteStore, connect_writer, insert_events
 
@@ -446,7 +446,7 @@ def postgres_floor(
     store.migrate()
     store.close()
     rates: dict[str, float] = {}
-    copy_sql = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+    copy_sql = f"COPY events ({', '.join(STORED_COLUMNS)}) FROM STDIN"  # as the store
     with psycopg.connect(url) as conn:
         for spec in specs:
             rows = event_rows(spec, base_ms, project_id, key_prefix, base_ms)
@@ -454,7 +454,7 @@ def postgres_floor(
             for at in range(0, len(rows), batch):
                 with conn.transaction(), conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
                     for row in rows[at : at + batch]:
-                        copy.write_row(row)
+                        copy.write_row(stored(row))
             seconds = time.perf_counter() - start
             if spec.timed:
                 rates[spec.name] = len(rows) / seconds

@@ -14,6 +14,16 @@ It prints, each beside a floor measured in the same run:
 
 Every person has two devices (web, mobile) linked by Identify events, page views in sessions,
 attribute updates, charges and refunds, and orders; events arrive shuffled.
+
+Then, in a project of their own (issue 11), the shapes that used to make reads slow:
+- a kiosk: one profileId first linked to its owner, then used by `--kiosk-users` (5,000) other
+  users with `--kiosk-events` (100) events each, plus its own anonymous events;
+- a person with the most identifiers: `--max-ids` (100) userIds joined by aliases and as many
+  profileIds, with events on each.
+For each it prints lookup and timeline (first page of 100) p50/p99; apart, the identity part
+of both (`person_of`) and their events part (a lookup's read and fold of the person's events,
+a timeline's page query); against the floor of reading the same person's events by one
+userId (all of them, and a page of 100).
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ import psycopg
 from headwater.config import Settings
 from headwater.identity.resolve import Caps
 from headwater.ingest.normalize import parse_body
-from headwater.model.event import EVENT_COLUMNS, Context, EventRow
+from headwater.model.event import STORED_COLUMNS, Context, EventRow, stored
 from headwater.profiles import lookup
 from headwater.store.base import EventQuery, Store
 from headwater.store.postgres.store import PostgresStore
@@ -47,6 +57,7 @@ T0 = 1_790_000_000_000
 DAY = 86_400_000
 BATCH = 5_000
 TARGET_INGEST_RATIO = 0.40
+TARGET_SHAPE_P99_MS = 10  # issue 11, on SQLite
 
 
 def person_events(rng: random.Random, user: int, per_person: int) -> Iterator[dict[str, Any]]:
@@ -104,6 +115,114 @@ def database(base_url: str | None, name: str) -> Iterator[tuple[Store, str]]:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
+def kiosk_events(users: int, each: int) -> Iterator[dict[str, Any]]:
+    """A kiosk's track groups, in time order: its owner's link first, its own anonymous
+    events, then its users'."""
+    t = T0
+
+    def group(name: str, **item: Any) -> dict[str, Any]:
+        nonlocal t
+        t += 1_000
+        return {"name": name, "payload": [{"eventId": f"k{t}", "timestamp": t, **item}]}
+
+    yield group("Identify", profileId="kiosk", userId="kiosk-owner",
+                userAttributes={"role": "owner"})  # fmt: skip
+    for n in range(100):
+        yield group("View Page", userId="kiosk-owner", sessionId=f"own-{n // 10}",
+                    data={"url": f"https://shop.example/o/{n}"})  # fmt: skip
+    for n in range(50):
+        yield group("View Page", profileId="kiosk", data={"url": f"https://shop.example/{n}"})
+    for user in range(users):
+        uid = f"kiosk-user-{user}"
+        yield group("Identify", profileId="kiosk", userId=uid, userAttributes={"n": user})
+        for n in range(each - 1):
+            yield group("View Page", profileId="kiosk", userId=uid, sessionId=f"{uid}-s",
+                        data={"url": f"https://shop.example/p/{n}"})  # fmt: skip
+
+
+def widest_person(ids: int, each: int) -> Iterator[dict[str, Any]]:
+    """A person with `ids` userIds (aliases of the first) and `ids` profileIds."""
+    t = T0
+
+    def group(name: str, **item: Any) -> dict[str, Any]:
+        nonlocal t
+        t += 1_000
+        return {"name": name, "payload": [{"eventId": f"w{t}", "timestamp": t, **item}]}
+
+    for i in range(1, ids):
+        yield group("Identify", userId="wide-0", anotherUserId=f"wide-{i}")
+    for i in range(ids):
+        yield group("Identify", profileId=f"wide-dev-{i}", userId=f"wide-{i}",
+                    userAttributes={"plan": f"p{i % 3}"})  # fmt: skip
+        for n in range(each):
+            yield group("View Page", userId=f"wide-{i}", data={"url": f"https://x.example/{n}"})
+            yield group("View Page", profileId=f"wide-dev-{i}", sessionId=f"wd-{i}")
+
+
+def timed(samples: int, call: Any) -> list[float]:
+    out = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        call()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def shapes(store: Store, where: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The kiosk and the widest person (issue 11): lookup and timeline beside their floors."""
+    project, _ = store.ensure_project("acme", "shapes", T0)
+    settings = Settings(max_items_per_request=BATCH)
+    ctx = Context(project.id, None, "bench", T0 + 60 * DAY)
+    groups = [*kiosk_events(args.kiosk_users, args.kiosk_events),
+              *widest_person(args.max_ids, 5)]  # fmt: skip
+    for at in range(0, len(groups), BATCH):
+        batch = parse_body(msgspec.json.encode({"track": groups[at : at + BATCH]}), ctx, settings)
+        if batch.rejected:
+            raise RuntimeError(f"rejected: {batch.rejected[:3]}")
+        store.write([batch])
+    if args.database_url:
+        with psycopg.connect(where) as pg:
+            pg.execute("ANALYZE")
+    out: dict[str, Any] = {"shapes_events": len(groups)}
+    n = args.shape_lookups
+    cases = {  # name → (userId asked, the person's events as the floor reads them)
+        "kiosk_owner": "kiosk-owner",
+        "kiosk_later_user": f"kiosk-user-{args.kiosk_users // 2}",
+        "widest": "wide-0",
+    }
+    for name, user in cases.items():
+        person = lookup.profile(store, project.id, Caps(), user_id=user)
+        expected = {"kiosk_owner": 151, "kiosk_later_user": args.kiosk_events,
+                    "widest": args.max_ids * 12 - 1}[name]  # fmt: skip
+        if person["computed"]["event_count"] != expected:
+            raise RuntimeError(f"{name}: {person['computed']} (expected {expected} events)")
+        pid = person["id"]
+        floor_all = timed(n, lambda u=user: store.query_events(
+            EventQuery(project.id, user_id=u, limit=1000)))  # fmt: skip
+        floor_page = timed(n, lambda u=user: store.query_events(
+            EventQuery(project.id, user_id=u, limit=100)))  # fmt: skip
+        whole = timed(n, lambda u=user: lookup.profile(store, project.id, Caps(), user_id=u))
+        identity = timed(n, lambda u=user: lookup.person_of(store, project.id, Caps(), u, None))
+        _, found = lookup.person_of(store, project.id, Caps(), user, None)
+        folds = timed(n, lambda f=found: lookup.activity_of(store, project.id, f, 30 * 60_000,
+                                                            10).view())  # fmt: skip
+        page = timed(n, lambda p=pid: lookup.timeline(store, project.id, Caps(), p, 100, None,
+                                                      False))  # fmt: skip
+        page_events = timed(n, lambda f=found: store.query_events(
+            lookup.person_events(project.id, f, limit=101)))  # fmt: skip
+        for label, samples in (
+            ("lookup", whole), ("identity", identity), ("lookup_events", folds),
+            ("timeline", page), ("timeline_events", page_events), ("floor_all", floor_all),
+            ("floor_page", floor_page),
+        ):  # fmt: skip
+            out[f"{name}_{label}_p50_ms"] = statistics.median(samples)
+            out[f"{name}_{label}_p99_ms"] = percentile(samples, 0.99)
+    if args.by_device:
+        out["kiosk_by_device_p99_ms"] = percentile(timed(n, lambda: lookup.profile(
+            store, project.id, Caps(), profile_id="kiosk")), 0.99)  # fmt: skip
+    return out
+
+
 def floor_load(base_url: str | None, rows: Sequence[EventRow]) -> float:
     """Rows/s of the same rows loaded straight into the events table."""
     with database(base_url, "floor") as (store, where):
@@ -118,12 +237,12 @@ def floor_load(base_url: str | None, rows: Sequence[EventRow]) -> float:
                 conn.execute("COMMIT")
             conn.close()
         else:
-            copy_sql = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+            copy_sql = f"COPY events ({', '.join(STORED_COLUMNS)}) FROM STDIN"  # as the store
             with psycopg.connect(where) as pg:
                 for at in range(0, len(rows), BATCH):
                     with pg.transaction(), pg.cursor() as cur, cur.copy(copy_sql) as copy:
                         for row in rows[at : at + BATCH]:
-                            copy.write_row(row)
+                            copy.write_row(stored(row))
         return len(rows) / (time.perf_counter() - start)
 
 
@@ -171,8 +290,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             device_ms.append((time.perf_counter() - t) * 1000)
             if len(person["profileIds"]) != 2 or person["computed"]["ltv"] != 30:
                 raise RuntimeError(f"wrong profile for user-{user}: {person}")
+        shaped = shapes(store, where, args) if args.kiosk_users else {}
     floor_rate = floor_load(args.database_url, rows)
     return {
+        **shaped,
         "store": "postgres" if args.database_url else "sqlite",
         "events": len(rows),
         "people": people,
@@ -194,6 +315,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=1_000_000, help="events to store [1000000]")
     p.add_argument("--per-person", type=int, default=50, help="events per person [50]")
     p.add_argument("--lookups", type=int, default=500, help="people looked up [500]")
+    p.add_argument(
+        "--kiosk-users",
+        type=int,
+        default=5_000,
+        help="users of the kiosk profileId [5000]; 0 skips the kiosk and widest person",
+    )
+    p.add_argument("--kiosk-events", type=int, default=100, help="events per kiosk user [100]")
+    p.add_argument(
+        "--max-ids", type=int, default=100, help="userIds and profileIds of the widest person [100]"
+    )
+    p.add_argument(
+        "--shape-lookups",
+        type=int,
+        default=200,
+        help="samples per kiosk / widest-person measurement [200]",
+    )
+    p.add_argument("--by-device", action="store_true", help="also look the kiosk up by profileId")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--database-url", help="PostgreSQL database to create (and drop) schemas in")
     p.add_argument("--json", action="store_true")
@@ -207,6 +345,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         met = out["ingest_ratio"] >= TARGET_INGEST_RATIO
         print(f"ingest with identity / floor: {out['ingest_ratio']:.1%} "
               f"(target >= {TARGET_INGEST_RATIO:.0%}: {'met' if met else 'NOT met'})")  # fmt: skip
+        for case in ("kiosk_owner", "kiosk_later_user", "widest"):
+            for read in ("lookup", "timeline"):
+                p99 = out.get(f"{case}_{read}_p99_ms")
+                if p99 is not None:
+                    verdict = "met" if p99 < TARGET_SHAPE_P99_MS else "NOT met"
+                    print(f"{case} {read} p99: {p99:.2f} ms (target < {TARGET_SHAPE_P99_MS} ms"
+                          f"{' on SQLite' if args.database_url else ''}: {verdict})")  # fmt: skip
     return 0
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +113,70 @@ def _compare(
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_versions_are_numbered_without_gaps(backend: str) -> None:
     assert [v for v, _ in migrations(backend)] == list(range(1, len(migrations(backend)) + 1))
+
+
+# issue 11: migration 7 adds who owns each event; its backfill decides it for the rows
+# stored before, in Python, in batches, inside migrate().
+OLD_ROWS = [  # (event_id, user_id, profile_id, owner expected)
+    ("e1", "ada", "dev", "user"),
+    ("e2", None, "dev", "profile"),
+    ("e3", "undefined", "dev", "profile"),
+    ("e4", " Null ", None, None),
+    ("e5", None, "[object Object]", None),
+    ("e6", None, None, None),
+    ("e7", "bo", None, "user"),
+]
+_OLD_INSERT = (
+    "INSERT INTO events (project_id, event_name, event_id, line, user_id, profile_id, "
+    "timestamp, received_at, key_prefix) VALUES (1, 'E', ?, 0, ?, ?, ?, ?, 'k')"
+)
+
+
+def _up_to_6(execute: Callable[[str], Any], backend: str) -> None:
+    from headwater.store.sql import _statements
+
+    execute(_EMPTY_VERSIONS)
+    for version, script in migrations(backend):
+        if version <= 6:
+            for statement in _statements(script):
+                execute(statement)
+            execute(f"INSERT INTO schema_migrations (version) VALUES ({version})")
+
+
+@contextmanager
+def _at_version_6(backend: str, folder: Path) -> Iterator[Callable[[], Any]]:
+    """A database with the schema of migration 6 holding OLD_ROWS; opens a store on it."""
+    rows = [(e, u, p, 1_714_631_904_000 + i, 0) for i, (e, u, p, _) in enumerate(OLD_ROWS)]
+    if backend == "sqlite":
+        path = str(folder / "old.db")
+        with sqlite3.connect(path) as conn:
+            _up_to_6(conn.execute, backend)
+            conn.executemany(_OLD_INSERT, rows)
+        yield lambda: SQLiteStore(path)
+        return
+    postgres.require()
+    with postgres.fresh_schema() as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            _up_to_6(conn.execute, backend)
+            with conn.cursor() as cursor:
+                cursor.executemany(_OLD_INSERT.replace("?", "%s"), rows)
+        yield lambda: PostgresStore(url)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_owner_backfill_decides_every_stored_event(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headwater.store import backfill
+    from headwater.store.base import EventQuery
+
+    monkeypatch.setattr(backfill, "BATCH", 3)  # several batches
+    with _at_version_6(backend, tmp_path) as open_store:
+        store = open_store()
+        assert 7 in store.migrate()
+        found = dict(store._read("SELECT event_id, owner FROM events"))
+        assert found == {e: owner for e, _, _, owner in OLD_ROWS}
+        query = EventQuery(1, owner_users=("ada",), owner_profiles=("dev",), limit=100)
+        assert sorted(r[3] for r in store.query_events(query)) == ["e1", "e2", "e3"]
+        assert store.migrate() == []
+        store.close()

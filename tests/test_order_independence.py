@@ -109,7 +109,13 @@ def export(groups: list[dict[str, Any]], order: random.Random, backend: str) -> 
             found.append(msgspec.json.encode(shaped, order="sorted"))
         for account_id in ACCOUNTS:
             try:
-                company = accounts.account(store, project.id, CAPS, account_id)
+                company = accounts.account(store, project.id, account_id)
+                pages = [accounts.members(store, project.id, CAPS, account_id, 2, None)]
+                while pages[-1]["next"]:  # issue 11: members paged, the same in any order
+                    pages.append(
+                        accounts.members(store, project.id, CAPS, account_id, 2, pages[-1]["next"])
+                    )
+                company["members"] = [m for page in pages for m in page["members"]]
             except NotFound:
                 company = None
             found.append(msgspec.json.encode(company, order="sorted"))

@@ -816,8 +816,8 @@ def test_quarantined_entries_are_erased_however_the_client_escaped_json(
 # -- 5. export ----------------------------------------------------------------------------------
 
 EXPORT_KEYS = {
-    "exportedAt", "person", "attributes", "attributeSources", "computed", "identities",
-    "sessions", "consents", "accounts", "events",
+    "exportedAt", "person", "attributes", "attributeSources", "computed", "unreadable",
+    "identities", "sessions", "consents", "accounts", "events",
 }  # fmt: skip
 
 
@@ -843,7 +843,7 @@ def test_export_is_the_whole_person_by_any_identifier(client: Client, tenant: Te
     assert ada["identities"]["userIds"] == [ADA, ADA_OLD]
     assert ada["identities"]["profileIds"] == [P1, P2, P3]
     assert {"alias", "link"} <= {h["type"] for h in ada["identities"]["history"]}
-    for key in ("attributes", "attributeSources", "computed", "sessions"):
+    for key in ("attributes", "attributeSources", "computed", "sessions", "unreadable"):
         assert ada[key] == profile[key], key
     assert ada["attributes"] == {"phone": PHONE, "email": EMAIL, "name": NAME}
     assert ada["consents"]["status"] == profile["consents"]

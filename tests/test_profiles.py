@@ -300,9 +300,12 @@ def test_accounts_gather_members_attributes_and_aliases(client: Client, tenant: 
     acme = response.json()
     assert acme["accountIds"] == ["acme", "acme-inc"] and acme["id"] == "acme"
     assert acme["attributes"] == {"plan": "team", "seats": 8}
-    assert sorted(m["userIds"] or m["profileIds"] for m in acme["members"]) == [
+    members = client.get(f"{tenant.base}/accounts/acme-inc/members", headers=tenant.headers)
+    assert members.status_code == 200, members.text
+    assert [m["userIds"] or m["profileIds"] for m in members.json()["members"]] == [
         ["amy"], ["bob"], ["guest-1"],
     ]  # fmt: skip
+    assert members.json()["next"] is None
     assert acme["computed"]["event_count"] == 3
     assert lookup(client, tenant, userId="amy").json()["accounts"] == ["acme"]
     missing = client.get(f"{tenant.base}/accounts/nobody", headers=tenant.headers)
@@ -392,3 +395,146 @@ def test_refused_and_split_profiles_are_still_found(make_client: Any, tenant: Te
     assert [h["type"] for h in history] == ["refused"]
     unused = client.get(f"{tenant.base}/profiles/u_bm9ib2R5/events", headers=tenant.headers)
     assert unused.status_code == 404  # u_bm9ib2R5 is the id of userId "nobody"
+
+
+# -- issue 11 ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # browser SDK (reference §5.4): each line of one productOrdered() its own eventId
+        [{"eventId": "ev_1", "profileId": "web", "sessionId": "ses_1", "pageId": "pag_1",
+          "data": {"productId": "prod_123", "quantity": 2}},
+         {"eventId": "ev_2", "profileId": "web", "sessionId": "ses_1", "pageId": "pag_1",
+          "data": {"productId": "prod_456", "quantity": 1}}],
+        # server SDKs: the lines share one eventId
+        [{"eventId": "o-1", "profileId": "web", "data": {"productId": "prod_123"}},
+         {"eventId": "o-1", "profileId": "web", "data": {"productId": "prod_456"}}],
+    ],
+    ids=["browser", "server"],
+)  # fmt: skip
+def test_one_order_call_counts_once_from_every_sdk(
+    client: Client, tenant: Tenant, lines: list[dict[str, Any]]
+) -> None:
+    # issue 11 Deliver 3: one order with two lines gave orders = 2 from the browser SDK
+    body = {"track": [{"name": "Product ordered", "type": "product", "payload": lines}]}
+    response = client.post(f"{tenant.base}/track", json=body, headers=tenant.headers)
+    assert response.status_code == 201 and response.json()["accepted"] == 2
+    again = client.post(f"{tenant.base}/track", json=body, headers=tenant.headers)
+    assert again.json()["duplicates"] == 2  # a re-sent order is still one
+    assert lookup(client, tenant, profileId="web").json()["computed"]["orders"] == 1
+    second = [{**line, "eventId": f"{line['eventId']}-b"} for line in lines]
+    track(client, tenant, "Product ordered", *second)
+    computed = lookup(client, tenant, profileId="web").json()["computed"]
+    assert (computed["orders"], computed["event_count"]) == (2, 4)
+
+
+def insert_raw(store: Any, project_id: int, **fields: Any) -> None:
+    """An event straight into the store, as a legacy row stored before ingest refused what
+    cannot be read back (attack finding 4)."""
+    from headwater.model.event import Batch, Context
+    from tests.conftest import row
+
+    event = row(project_id, fields.pop("name", "E"), fields.pop("event_id"))._replace(**fields)
+    store.write([Batch(Context(project_id, None, "key", T), [event])])
+
+
+def test_unreadable_stored_json_never_fails_a_read(
+    client: Client, tenant: Tenant, store: Any
+) -> None:
+    # issue 11 Deliver 4 / attack finding 4: {"plan": 1e400} stored earlier made the lookup,
+    # the export and the account answer 500 until erased.
+    project = store.find_project(tenant.key.org, tenant.key.project)
+    track(client, tenant, "Identify", {"eventId": "ok", "userId": "leg", "accountId": "acct",
+                                       "timestamp": T, "userAttributes": {"plan": "free"},
+                                       "accountAttributes": {"tier": "gold"}})  # fmt: skip
+    bad = '{"plan": 1e400}'
+    for event_id, name, fields in [
+        ("u", "Identify", {"user_attributes": bad, "account_id": "acct",
+                           "account_attributes": bad}),
+        ("c", "Charge", {"data": '{"amount": 1e400, "status": "succeeded"}'}),
+        ("h", "Charge", {"data": '{"amount": ' + "9" * 400 + ', "status": "succeeded"}'}),
+        ("v", "View Page", {"data": '{"url": "\\ud800"}', "session_id": "s1"}),
+        ("s", "Session start", {"user_attributes": '{"deviceType": -1e999}', "session_id": "s1"}),
+    ]:  # fmt: skip
+        insert_raw(store, project.id, event_id=event_id, name=name, user_id="leg",
+                   timestamp=T + 1, **fields)  # fmt: skip
+    found = lookup(client, tenant, userId="leg")
+    assert found.status_code == 200, found.text
+    person = found.json()
+    assert person["attributes"] == {"plan": "free"}  # the unreadable observation is skipped
+    assert person["computed"]["ltv"] == 0 and person["computed"]["event_count"] == 6
+    assert person["sessions"][0]["landing_page"] is None
+    assert person["unreadable"]["count"] == 5
+    assert {(e["eventId"], e["field"]) for e in person["unreadable"]["events"]} == {
+        ("u", "userAttributes"), ("c", "data"), ("h", "data.amount"), ("v", "data"),
+        ("s", "userAttributes"),
+    }  # fmt: skip
+    timeline = client.get(f"{tenant.base}/profiles/{person['id']}/events",
+                          headers=tenant.headers)  # fmt: skip
+    assert timeline.status_code == 200 and len(timeline.json()["events"]) == 6
+    exported = client.get(f"{tenant.base}/privacy/export", params={"userId": "leg"},
+                          headers=tenant.headers)  # fmt: skip
+    assert exported.status_code == 200, exported.text
+    assert exported.json()["unreadable"] == person["unreadable"]
+    assert exported.json()["accounts"][0]["unreadable"]["count"] == 1
+    account = client.get(f"{tenant.base}/accounts/acct", headers=tenant.headers)
+    assert account.status_code == 200, account.text
+    assert account.json()["attributes"] == {"tier": "gold"}
+    assert account.json()["unreadable"]["events"] == [
+        {"eventId": "u", "line": 0, "eventName": "Identify", "field": "accountAttributes"}
+    ]
+
+
+def members_pages(client: Client, tenant: Tenant, account: str, limit: int) -> list[Any]:
+    pages, cursor = [], None
+    while True:
+        params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
+        response = client.get(f"{tenant.base}/accounts/{account}/members", params=params,
+                              headers=tenant.headers)  # fmt: skip
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+        cursor = pages[-1]["next"]
+        if cursor is None:
+            return pages
+
+
+def test_account_members_are_paged_and_each_listed_once(client: Client, tenant: Tenant) -> None:
+    # issue 11 Deliver 4: an account listed every member in one answer
+    items = [{"eventId": f"m{i}", "userId": f"user-{i}", "accountId": "big", "timestamp": T + i}
+             for i in range(7)]  # fmt: skip
+    items += [
+        # zoe's device and her alias are on the account too: she is one member, listed at
+        # her first identifier
+        {"eventId": "z1", "profileId": "zoe-phone", "userId": "zoe", "timestamp": T},
+        {"eventId": "z2", "userId": "zoe", "anotherUserId": "a-zoe", "timestamp": T},
+        {"eventId": "z3", "userId": "a-zoe", "accountId": "big", "timestamp": T},
+        {"eventId": "z4", "userId": "zoe", "accountId": "big", "timestamp": T},
+        {"eventId": "z5", "profileId": "zoe-phone", "accountId": "big", "timestamp": T + 50},
+        {"eventId": "g1", "profileId": "visitor", "accountId": "big", "timestamp": T},
+        {"eventId": "n1", "accountId": "big", "timestamp": T},  # no person's
+    ]
+    track(client, tenant, "Identify", *items)
+    whole = members_pages(client, tenant, "big", 1000)
+    assert len(whole) == 1
+    expected = [m["id"] for m in whole[0]["members"]]
+    assert len(expected) == 9  # 7 users, zoe, the visitor
+    for limit in (1, 2, 3):
+        pages = members_pages(client, tenant, "big", limit)
+        assert all(len(p["members"]) <= limit for p in pages)
+        assert [m["id"] for p in pages for m in p["members"]] == expected
+    zoe = next(m for m in whole[0]["members"] if "zoe" in m["userIds"])
+    assert zoe["userIds"] == ["a-zoe", "zoe"] and zoe["profileIds"] == ["zoe-phone"]
+    assert whole[0]["members"][-1]["profileIds"] == ["visitor"]  # anonymous persons last
+    url = f"{tenant.base}/accounts/big/members"
+    for cursor in ("nope", "eDpmb28", "dXNlcjoA"):  # not base64; kind "x"; NUL
+        bad = client.get(url, params={"cursor": cursor}, headers=tenant.headers)
+        assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == "cursor"
+    for wrong in ("0", "1001", "x"):
+        bad = client.get(url, params={"limit": wrong}, headers=tenant.headers)
+        assert bad.status_code == 400
+    assert client.get(f"{tenant.base}/accounts/none/members",
+                      headers=tenant.headers).status_code == 404  # fmt: skip
+    assert client.get(f"{tenant.base}/accounts/%00/members",
+                      headers=tenant.headers).status_code == 404  # fmt: skip

@@ -272,3 +272,18 @@ def test_profiles_from_the_sdk(server: LiveServer) -> None:
     assert person["attributes"] == {"plan": "pro"}
     assert person["computed"]["ltv"] == 42.5 and person["computed"]["orders"] == 1
     assert person["computed"]["event_count"] == 6  # identify, group, charge, 2 lines, view
+
+
+def test_orders_count_once_per_sdk_call(server: LiveServer) -> None:
+    # issue 11 Deliver 3: the SDK shares one eventId across an order's lines; each call is
+    # one order, however many lines (the browser's shape: tests/test_profiles.py)
+    user = f"sdk-{uuid.uuid4()}"
+    with sdk(server) as client:
+        client.ecommerce.ordered(user_id=user, products=[{"product_id": "a", "quantity": 2},
+                                                         {"product_id": "b"}])  # fmt: skip
+        client.ecommerce.ordered(user_id=user, products=[{"product_id": "c"}])
+    with server.client() as http:
+        found = http.get(f"{server.project_url}/profiles/lookup", params={"userId": user})
+    assert found.status_code == 200, found.text
+    assert found.json()["computed"]["orders"] == 2
+    assert found.json()["computed"]["event_count"] == 3

@@ -80,6 +80,7 @@ def routes_of(settings: Settings, store: Store | None = None) -> Litestar:
         profiles.person_events,
         profiles.split_identifier,
         profiles.get_account,
+        profiles.account_members,
         consent.record_consent,
         consent.person_consents,
         consent.get_requirements,

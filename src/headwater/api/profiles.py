@@ -93,9 +93,25 @@ def split_identifier(
 def get_account(
     request: AnyRequest, org: FromPath[str], project: FromPath[str], account_id: FromPath[str]
 ) -> Response[bytes]:
-    """An account with its aliases, attributes and member persons (scope `read`)."""
+    """An account with its aliases, attributes and activity (scope `read`)."""
     hub = services(request)
     principal = hub.principal(request, org, project, "read")
     account_id = text("accountId", account_id, hub.settings.max_string_length)
-    found = accounts.account(hub.store, principal.project.id, hub.settings.caps, account_id)
+    found = accounts.account(hub.store, principal.project.id, account_id)
+    return Response(msgspec.json.encode(found), media_type=JSON)
+
+
+@get(f"{BASE}/accounts/{{account_id:str}}/members", sync_to_thread=True)
+def account_members(
+    request: AnyRequest, org: FromPath[str], project: FromPath[str], account_id: FromPath[str]
+) -> Response[bytes]:
+    """A page of an account's member persons (scope `read`): `limit`, `cursor`."""
+    hub = services(request)
+    principal = hub.principal(request, org, project, "read")
+    account_id = text("accountId", account_id, hub.settings.max_string_length)
+    q = request.query_params
+    found = accounts.members(
+        hub.store, principal.project.id, hub.settings.caps,
+        account_id, page_limit(q.get("limit")), q.get("cursor"),
+    )  # fmt: skip
     return Response(msgspec.json.encode(found), media_type=JSON)

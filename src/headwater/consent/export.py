@@ -46,6 +46,7 @@ def export(
         "attributes": found["attributes"],
         "attributeSources": found["attributeSources"],
         "computed": found["computed"],
+        "unreadable": found["unreadable"],
         "identities": {
             "userIds": found["userIds"],
             "profileIds": list(person.profile_ids),
@@ -56,7 +57,7 @@ def export(
             "status": found["consents"],
             "history": [c.view() for c in sorted(consents, key=lambda c: c.order)],
         },
-        "accounts": [_account(store, project_id, caps, a) for a in found["accounts"]],
+        "accounts": [_account(store, project_id, a) for a in found["accounts"]],
         "events": events_at,
     }
     decisions = lookup.decisions(store, project_id, resolution, found_person)
@@ -80,13 +81,11 @@ def _own(decision: Decision, mine: frozenset[str]) -> dict[str, Any]:
     return entry
 
 
-def _account(store: Store, project_id: int, caps: Caps, account_id: str) -> dict[str, Any]:
+def _account(store: Store, project_id: int, account_id: str) -> dict[str, Any]:
     try:
-        view = accounts.account(store, project_id, caps, account_id)
+        return accounts.account(store, project_id, account_id)
     except NotFound:  # named on the person's events, but by no event of the account itself
         return {"id": account_id}
-    view.pop("members")
-    return view
 
 
 def _chunks(head: dict[str, Any], streams: dict[str, Iterator[Any]]) -> Iterator[bytes]:

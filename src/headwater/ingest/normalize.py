@@ -155,6 +155,9 @@ def parse_group(
         )
         return
     lines: dict[str, int] = {}
+    # The group's eventId (see build_row): its first item's; when that item has none, the
+    # first stored item's.
+    group_id: str | None = None
     for j, raw_item in enumerate(group.payload):
         where = f"{prefix}.payload[{j}]"
         item: Item | None = None
@@ -171,9 +174,13 @@ def parse_group(
         if event_id is not None:
             line = lines.get(event_id, 0)
             lines[event_id] = line + 1
+        if j == 0:
+            group_id = event_id
         if item is not None:
             try:
-                row = build_row(item, extra, group.name, group.type, line, ctx, settings)
+                row = build_row(item, extra, group.name, group.type, line, ctx, settings,
+                                group_id)  # fmt: skip
+                group_id = group_id or row.event_id
                 if catalog_track.is_product(row):
                     parsed.products.append((len(parsed.events), i, j, _text(raw_item)))
                 parsed.events.append(row)
@@ -245,7 +252,10 @@ def build_row(
     line: int,
     ctx: Context,
     settings: Settings,
+    group_id: str | None = None,
 ) -> EventRow:
+    """The row of one valid item; `group_id`: the eventId of its group's first item (the
+    SDK call that sent it), stored when it is not the item's own."""
     limit = settings.max_string_length
     ids = astuple(item)[: len(ID_FIELDS)]  # Item declares the id fields first, in this order
     for field, value in zip(ID_FIELDS, ids, strict=True):
@@ -267,11 +277,12 @@ def build_row(
     data = rules.object_text("data", item.data, size, depth)
     if rules.is_identity(item.productId):
         catalog_track.fields_of(item.productId, data, limit)
+    event_id = item.eventId if rules.is_identity(item.eventId) else str(uuid.uuid4())
     return EventRow(
         ctx.project_id,
         ctx.source_id,
         name,
-        item.eventId if rules.is_identity(item.eventId) else str(uuid.uuid4()),
+        event_id,
         line,
         type_,
         item.profileId,
@@ -290,4 +301,5 @@ def build_row(
         rules.object_text("sessionAttributes", item.sessionAttributes, size, depth),
         extra,
         ctx.key_prefix,
+        group_id if group_id != event_id else None,
     )

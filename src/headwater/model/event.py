@@ -5,6 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
+from headwater.model.rules import is_identity
+
+#: Who an event belongs to (the `owner` column): its userId's person, or, when its userId is
+#: no real identifier, its profileId's. Decided once, at write, so a person's events are an
+#: indexed query (ARCHITECTURE §2).
+USER_OWNED, PROFILE_OWNED = "user", "profile"
+#: The kinds of owner, in the order an account lists its members (users, then anonymous).
+OWNER_KINDS = (USER_OWNED, PROFILE_OWNED)
+
 
 class EventRow(NamedTuple):
     """One accepted event, in the column order of the `events` table."""
@@ -31,9 +40,28 @@ class EventRow(NamedTuple):
     session_attributes: str | None
     extra: str | None
     key_prefix: str
+    # The eventId of the first item of the group this item came in, when it differs from
+    # its own: the items of one group are one SDK call (the browser SDK gives each line of
+    # an order its own eventId; the server SDKs share one across lines).
+    group_event_id: str | None = None
 
 
 EVENT_COLUMNS = EventRow._fields
+#: The columns an insert writes: the row's, then what is derived from it at write.
+STORED_COLUMNS = (*EVENT_COLUMNS, "owner")
+
+
+def owner_of(user_id: str | None, profile_id: str | None) -> str | None:
+    """USER_OWNED when the userId is a real identifier, else PROFILE_OWNED when the
+    profileId is, else None (nobody's: an event of an account or a product alone)."""
+    if is_identity(user_id):
+        return USER_OWNED
+    return PROFILE_OWNED if is_identity(profile_id) else None
+
+
+def stored(row: EventRow) -> tuple[object, ...]:
+    """The row as an insert writes it, in STORED_COLUMNS order."""
+    return (*row, owner_of(row.user_id, row.profile_id))
 
 
 def raw_text(data: bytes) -> str:

@@ -1,17 +1,21 @@
 """Unified attribute values: a fold over a person's observations with each attribute's
-strategy. Observations are (order, value) with order = (event time, eventId, line, name), so the
-result does not depend on the order they are folded in.
+strategy. Observations are (order, value) with order = (event time, eventId, line, name).
 
 - `latest` (default): the value of the greatest order;
 - `first`: the value of the smallest order;
 - `most_frequent`: the value observed most often, ties to the one observed latest.
 
 A `null` value unsets the attribute: only observations after the latest `null` count.
+
+The fold streams: it is fed in ascending order (`profiles.ordering.in_order`), so a `null`
+simply forgets what came before it, and it keeps per attribute only what its strategy needs
+(one value, or a count per distinct value for `most_frequent`), never the observations. The
+result is the same as folding every observation at once, in any order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -19,9 +23,13 @@ import msgspec
 from headwater.errors import BadRequest
 
 STRATEGIES = ("latest", "first", "most_frequent")
+DEFAULT = "latest"
 #: (event time, eventId, line, event name): the last part only breaks ties between events
 #: that share an eventId under different names (View Page and Leave Page of one page).
 Order = tuple[int, str, int, str]
+#: Attribute names → their strategies, for those of the names that have one set.
+Strategies = Callable[[Iterable[str]], Mapping[str, str]]
+_BATCH = 1000  # observations held until the strategies of their new names are loaded
 
 
 def check_strategy(strategy: str) -> str:
@@ -31,35 +39,59 @@ def check_strategy(strategy: str) -> str:
 
 
 class Fold:
-    def __init__(self) -> None:
-        self._seen: dict[str, list[tuple[Order, Any]]] = {}
+    """Feed `observe` in strictly ascending order; `strategies` is asked, a batch of
+    observations at a time, for the strategies of the names not seen before."""
+
+    def __init__(self, strategies: Strategies) -> None:
+        self._load = strategies
+        self._strategy: dict[str, str] = {}
+        self._pending: list[tuple[Order, Mapping[str, Any]]] = []
+        self._new: set[str] = set()
+        self._last: Order | None = None
+        # name → (value, order) for latest and first; for most_frequent, value key →
+        # [count, latest order, value]
+        self._kept: dict[str, Any] = {}
 
     def observe(self, order: Order, attributes: Mapping[str, Any]) -> None:
-        for name, value in attributes.items():
-            self._seen.setdefault(name, []).append((order, value))
+        if self._last is not None and order <= self._last:
+            raise ValueError(f"observations must come in ascending order: {order}, {self._last}")
+        self._last = order
+        self._pending.append((order, attributes))
+        self._new.update(name for name in attributes if name not in self._strategy)
+        if len(self._pending) >= _BATCH:
+            self._flush()
 
-    def result(self, strategies: Mapping[str, str]) -> dict[str, tuple[Any, Order]]:
-        """Attribute → (value, order of the observation that set it)."""
-        out = {}
-        for name, seen in sorted(self._seen.items()):
-            unset = max((order for order, value in seen if value is None), default=None)
-            live = [(o, v) for o, v in seen if v is not None and (unset is None or o > unset)]
-            if live:
-                out[name] = _pick(strategies.get(name, "latest"), live)
-        return out
+    def _flush(self) -> None:
+        if self._new:
+            found = self._load(self._new)
+            self._strategy.update({name: found.get(name, DEFAULT) for name in self._new})
+            self._new = set()
+        for order, attributes in self._pending:
+            for name, value in attributes.items():
+                self._fold(name, self._strategy[name], order, value)
+        self._pending = []
 
-
-def _pick(strategy: str, live: list[tuple[Order, Any]]) -> tuple[Any, Order]:
-    if strategy == "first":
-        order, value = min(live, key=lambda seen: seen[0])
-        return value, order
-    if strategy == "most_frequent":
-        counts: dict[bytes, tuple[int, Order, Any]] = {}
-        for order, value in live:
+    def _fold(self, name: str, strategy: str, order: Order, value: Any) -> None:
+        if value is None:  # unset: what came before no longer counts
+            self._kept.pop(name, None)
+        elif strategy == "first":
+            self._kept.setdefault(name, (value, order))
+        elif strategy == "most_frequent":
+            counts = self._kept.setdefault(name, {})
             key = msgspec.json.encode(value, order="sorted")  # values may be objects or lists
-            count, latest, _ = counts.get(key, (0, order, value))
-            counts[key] = (count + 1, max(latest, order), value)
-        count, order, value = max(counts.values(), key=lambda c: (c[0], c[1]))
-        return value, order
-    order, value = max(live, key=lambda seen: seen[0])
-    return value, order
+            seen = counts.setdefault(key, [0, order, value])
+            seen[0] += 1
+            seen[1] = order
+        else:
+            self._kept[name] = (value, order)
+
+    def result(self) -> dict[str, tuple[Any, Order]]:
+        """Attribute → (value, order of the observation that set it), by name."""
+        self._flush()
+        out = {}
+        for name, kept in sorted(self._kept.items()):
+            if self._strategy[name] == "most_frequent":
+                _, order, value = max(kept.values(), key=lambda seen: (seen[0], seen[1]))
+                kept = (value, order)
+            out[name] = kept
+        return out

@@ -1,20 +1,18 @@
 """A person's profile, computed when asked from the events and links already committed.
 
 Nothing is cached or materialized, so a profile always reflects every acknowledged event
-(invariant 4), and every fold below keeps the value with the greatest (event time, eventId,
-line), so the result does not depend on the order events arrived in (invariant 5).
+(invariant 4). A person's events are those they own (decided at write: `model.event.owner_of`),
+read with one indexed query per kind of identifier and folded as they stream (`activity.py`)
+in an order that does not depend on arrival (invariant 5).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Any
-
-import msgspec
 
 from headwater.clock import now_ms
 from headwater.consent.status import Consent, owned_by, status
@@ -25,13 +23,12 @@ from headwater.identity.resolve import Caps, Decision, Key, Person, Resolution, 
 from headwater.model.event import EVENT_COLUMNS
 from headwater.model.rules import is_identity
 from headwater.model.views import encode_cursor, event_cursor, event_view
-from headwater.profiles.attributes import Fold, Order
-from headwater.profiles.sessions import Sessions
+from headwater.profiles.activity import Activity
+from headwater.profiles.ordering import FOLD_COLUMNS, in_order
 from headwater.store.base import EventQuery, Store
 
-AT = {name: i for i, name in enumerate(EVENT_COLUMNS)}  # column → position in a row
 _PAGE = 1000
-CHARGE, ORDERED = "Charge", "Product ordered"
+_TIME = EVENT_COLUMNS.index("timestamp")
 
 
 def person_of(
@@ -55,7 +52,7 @@ def resolution_of(
 
 def require_used(store: Store, project_id: int, resolution: Resolution, person: Person) -> None:
     """NotFound unless some link, event or consent names one of the person's identifiers."""
-    if person.id in resolution.history or next(events_of(store, project_id, person), None):
+    if person.id in resolution.history or store.query_events(person_events(project_id, person)):
         return
     if consents_of(store, project_id, person):
         return
@@ -70,38 +67,26 @@ def person_by_id(
     return person_of(store, project_id, caps, user_id, profile_id)
 
 
-def belongs(person: Person, row: Sequence[Any]) -> bool:
-    """An event is its userId's person's; an event without one, its profileId's."""
-    user_id = row[AT["user_id"]]
-    if is_identity(user_id):
-        return user_id in person.user_ids
-    return row[AT["profile_id"]] in person.profile_ids
+def person_events(
+    project_id: int, person: Person, after: tuple[int, int] | None = None,
+    descending: bool = False, limit: int = 1,
+) -> EventQuery:  # fmt: skip
+    """The query of the person's events: those they own (`model.event.owner_of`)."""
+    return EventQuery(project_id, owner_users=person.user_ids,
+                      owner_profiles=person.profile_ids, after=after, descending=descending,
+                      limit=limit)  # fmt: skip
 
 
-def scan(store: Store, query: EventQuery) -> Iterator[tuple[Any, ...]]:
-    """Every row the query matches, a page at a time (memory stays flat)."""
-    query = dataclasses.replace(query, limit=_PAGE)
+def events_of(store: Store, project_id: int, person: Person) -> Iterator[tuple[Any, ...]]:
+    """The person's events in (time, arrival) order, a page at a time: nothing is held
+    open between pages (a slow reader of an export holds no connection)."""
+    query = person_events(project_id, person, limit=_PAGE)
     while True:
         rows = store.query_events(query)
         yield from rows
         if len(rows) < _PAGE:
             return
-        query = dataclasses.replace(query, after=(rows[-1][AT["timestamp"]], rows[-1][-1]))
-
-
-def events_of(
-    store: Store, project_id: int, person: Person, after: tuple[int, int] | None = None,
-    descending: bool = False,
-) -> Iterator[tuple[Any, ...]]:  # fmt: skip
-    """The person's events in (time, arrival) order."""
-    query = EventQuery(
-        project_id,
-        any_user_id=person.user_ids,
-        any_profile_id=person.profile_ids,
-        after=after,
-        descending=descending,
-    )
-    return (row for row in scan(store, query) if belongs(person, row))  # fmt: skip
+        query = dataclasses.replace(query, after=(rows[-1][_TIME], rows[-1][-1]))
 
 
 def consents_of(
@@ -113,23 +98,21 @@ def consents_of(
     return [consent for consent in found if owned_by(person, consent)]
 
 
-def order_of(row: Sequence[Any]) -> Order:
-    return (row[AT["timestamp"]], row[AT["event_id"]], row[AT["line"]], row[AT["event_name"]])
-
-
-def _charge(data: dict[str, Any]) -> tuple[str | None, float] | None:
-    """(currency, signed amount) of a Charge: succeeded adds, refunded subtracts."""
-    amount, status = data.get("amount"), data.get("status")
-    if isinstance(amount, bool) or not isinstance(amount, int | float):
-        return None
-    sign = {"succeeded": 1, "refunded": -1}.get(status if isinstance(status, str) else "")
-    if sign is None:
-        return None
-    currency = data.get("currency")
-    return (currency if isinstance(currency, str) else None), sign * abs(amount)
-
-
 RECENT_SESSIONS = 10
+
+
+def activity_of(
+    store: Store, project_id: int, person: Person, session_timeout_ms: int,
+    recent_sessions: int | None,
+) -> Activity:  # fmt: skip
+    """The person's events folded as they stream (the strategies of the attributes they
+    hold are loaded as they appear)."""
+    activity = Activity(lambda names: store.attribute_strategies(project_id, names),
+                        session_timeout_ms, recent_sessions)  # fmt: skip
+    query = dataclasses.replace(person_events(project_id, person), columns=FOLD_COLUMNS)
+    for row in in_order(store.stream_events(query)):
+        activity.observe(row)
+    return activity
 
 
 def profile(
@@ -142,65 +125,23 @@ def profile(
     if not is_identity(user_id) and not is_identity(profile_id):
         raise NotFound("give a userId or a profileId that is a real identifier", "userId")
     resolution, person = person_of(store, project_id, caps, user_id, profile_id)
-    fold = Fold()
-    first = last = None
-    count = 0
-    sessions = Sessions(session_timeout_ms)
-    orders: set[str] = set()
-    revenue: dict[str | None, list[float]] = {}
-    accounts: set[str] = set()
-    for row in events_of(store, project_id, person):
-        order, timestamp = order_of(row), row[AT["timestamp"]]
-        count += 1
-        first = timestamp if first is None else min(first, timestamp)
-        last = timestamp if last is None else max(last, timestamp)
-        if is_identity(row[AT["account_id"]]):
-            accounts.add(row[AT["account_id"]])
-        name = row[AT["event_name"]]
-        sessions.observe(order, row[AT["session_id"]], name, row[AT["data"]],
-                         row[AT["user_attributes"]])  # fmt: skip
-        if name == ORDERED:
-            orders.add(row[AT["event_id"]])
-        if name == CHARGE and row[AT["data"]] is not None:
-            charge = _charge(msgspec.json.decode(row[AT["data"]]))
-            if charge:
-                revenue.setdefault(charge[0], []).append(charge[1])
-        if row[AT["user_attributes"]] is not None:
-            fold.observe(order, msgspec.json.decode(row[AT["user_attributes"]]))
+    activity = activity_of(store, project_id, person, session_timeout_ms, recent_sessions)
     consents = consents_of(store, project_id, person)
-    if not count and person.id not in resolution.history and not consents:  # never used
-        asked = user_id if user_id is not None else profile_id
+    if not activity.count and person.id not in resolution.history and not consents:
+        asked = user_id if user_id is not None else profile_id  # never used
         raise NotFound(f"no person has used the identifier {asked!r}", "userId")
-    values = fold.result(store.attribute_strategies(project_id))
-    visits = sessions.result()
-    # fsum is exactly rounded, so the total cannot depend on the order charges arrived in.
-    totals = {currency: math.fsum(amounts) for currency, amounts in revenue.items()}
-    ltv: float | dict[str, float] = 0
-    if len(totals) == 1:
-        ltv = next(iter(totals.values()))
-    elif totals:
-        ltv = {currency or "unknown": total for currency, total in sorted(
-            totals.items(), key=lambda item: item[0] or "")}  # fmt: skip
+    found = activity.view()
     return {
         "id": person.id,
         "userIds": list(person.user_ids),
         "profileIds": list(person.profile_ids),
-        "attributes": {name: value for name, (value, _) in values.items()},
-        "attributeSources": {
-            name: {"eventId": o[1], "line": o[2], "eventName": o[3], "timestamp": o[0]}
-            for name, (_, o) in values.items()
-        },
-        "accounts": sorted(accounts),
-        "sessions": visits[:recent_sessions],
+        "attributes": found["attributes"],
+        "attributeSources": found["attributeSources"],
+        "accounts": found["accounts"],
+        "sessions": found["sessions"],
         "consents": status(consents, now_ms()),
-        "computed": {
-            "first_seen": first,
-            "last_seen": last,
-            "event_count": count,
-            "session_count": len(visits),
-            "ltv": ltv,
-            "orders": len(orders),
-        },
+        "computed": found["computed"],
+        "unreadable": found["unreadable"],
     }
 
 
@@ -211,12 +152,10 @@ def timeline(
     """The person's events across all their identifiers, in the events API's shape."""
     resolution, person = person_by_id(store, project_id, caps, person_id)
     require_used(store, project_id, resolution, person)
-    page: list[tuple[Any, ...]] = []
-    for row in events_of(store, project_id, person, after, descending):
-        if len(page) == limit:
-            return {"events": [event_view(r) for r in page], "next": event_cursor(page[-1])}
-        page.append(row)
-    return {"events": [event_view(r) for r in page], "next": None}
+    rows = store.query_events(person_events(project_id, person, after, descending, limit + 1))
+    page = rows[:limit]
+    cursor = event_cursor(page[-1]) if len(rows) > limit else None
+    return {"events": [event_view(r) for r in page], "next": cursor}
 
 
 def consent_history(

@@ -4,16 +4,21 @@ Events carrying a client `sessionId` belong to that session. Events without one 
 into sessions by inactivity: a gap longer than the timeout starts a new one, named
 `auto_<eventId of its first event>`. Gaps depend on times alone, so arrival order and ties
 do not matter; "first" always means the least (event time, eventId, line).
+
+The fold streams: events come in fold order (`profiles.ordering.in_order`), so a session's
+first event is seen first and a session without a client id ends at the first long gap. Only
+a summary per session is kept, and with `keep` only the `keep` most recent sessions' (a
+session never gets more recent once others started after it), plus the client ids seen.
 """
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
-
-import msgspec
 
 from headwater.model.rules import is_identity
 from headwater.profiles.attributes import Order
+from headwater.profiles.stored import Unreadable, read_object
 
 VIEW_PAGE, SESSION_START = "View Page", "Session start"
 #: Session start `userAttributes` copied onto the session (JS SDK names).
@@ -22,69 +27,83 @@ CONTEXT = ("deviceType", "browser", "platform", "referrer", "utmSource", "utmMed
 
 
 class _Session:
-    def __init__(self) -> None:
-        self.start: int | None = None
-        self.end: int | None = None
+    def __init__(self, session_id: str, start: int) -> None:
+        self.id = session_id
+        self.start = self.end = start
         self.events = 0
         self.pages = 0
-        self.landing: tuple[Order, Any] | None = None
-        self.context: tuple[Order, dict[str, Any]] | None = None
+        self.landing: str | None = None
+        self.context: dict[str, Any] | None = None
 
-    def add(self, order: Order, name: str, data: str | None, attributes: str | None) -> None:
-        self.start = order[0] if self.start is None else min(self.start, order[0])
-        self.end = order[0] if self.end is None else max(self.end, order[0])
+    def add(self, order: Order, name: str, data: str | None,
+            attributes: dict[str, Any] | None, unreadable: Unreadable) -> None:  # fmt: skip
+        self.end = order[0]
         self.events += 1
         if name == VIEW_PAGE:
             self.pages += 1
-            if self.landing is None or order < self.landing[0]:
-                url = msgspec.json.decode(data).get("url") if data else None
-                self.landing = (order, url)
-        if (
-            name == SESSION_START
-            and attributes
-            and (self.context is None or order < self.context[0])
-        ):
-            self.context = (order, msgspec.json.decode(attributes))
+            if self.pages == 1:  # the first page view: the landing page
+                self.landing = (read_object(data, order, "data", unreadable) or {}).get("url")
+        if name == SESSION_START and self.context is None:
+            self.context = attributes
 
-    def view(self, session_id: str) -> dict[str, Any]:
-        context = self.context[1] if self.context else {}
+    def view(self) -> dict[str, Any]:
+        context = self.context or {}
         return {
-            "id": session_id,
+            "id": self.id,
             "start": self.start,
             "end": self.end,
             "event_count": self.events,
             "pages_viewed": self.pages,
-            "landing_page": self.landing[1] if self.landing else None,
+            "landing_page": self.landing,
             **{name: context.get(name) for name in CONTEXT},
         }
 
 
 class Sessions:
-    def __init__(self, timeout_ms: int) -> None:
+    def __init__(self, timeout_ms: int, keep: int | None = None) -> None:
         self.timeout_ms = timeout_ms
-        self.client: dict[str, _Session] = {}
-        self.loose: list[tuple[Order, str, str | None, str | None]] = []
+        self.keep = keep
+        self.count = 0
+        self.client_ids: set[str] = set()  # every client session seen, kept or not
+        self.loose: _Session | None = None  # the current session without a client id
+        # The sessions kept, by key ("c" and a client's id, or "l" and the number of a loose
+        # one: two can start with events sharing an eventId), and (start, id, key) of each
+        # in a min-heap: the least recent is the one to drop.
+        self.kept: dict[str, _Session] = {}
+        self.ranked: list[tuple[int, str, str]] = []
 
     def observe(
         self, order: Order, session_id: str | None, name: str, data: str | None,
-        attributes: str | None,
+        attributes: dict[str, Any] | None, unreadable: Unreadable,
     ) -> None:  # fmt: skip
+        """One event, in fold order: its `data` as stored (read only where needed) and its
+        `userAttributes` as read (`stored.read_object`)."""
+        session: _Session | None
         if is_identity(session_id):
-            self.client.setdefault(session_id, _Session()).add(order, name, data, attributes)
+            session = self.kept.get(f"c{session_id}")
+            if session is None:
+                if session_id in self.client_ids:
+                    return  # a session too old to be shown: counted already
+                self.client_ids.add(session_id)
+                session = self._start(f"c{session_id}", session_id, order[0])
         else:
-            self.loose.append((order, name, data, attributes))
+            session = self.loose
+            if session is None or order[0] - session.end > self.timeout_ms:
+                key = f"l{self.count}"
+                session = self.loose = self._start(key, f"auto_{order[1]}", order[0])
+        session.add(order, name, data, attributes, unreadable)
+
+    def _start(self, key: str, session_id: str, start: int) -> _Session:
+        self.count += 1
+        session = self.kept[key] = _Session(session_id, start)
+        heapq.heappush(self.ranked, (start, session_id, key))
+        if self.keep is not None and len(self.ranked) > self.keep:
+            *_, dropped = heapq.heappop(self.ranked)
+            del self.kept[dropped]  # the current loose session, dropped, still ends at a gap
+        return session
+        return session
 
     def result(self) -> list[dict[str, Any]]:
-        """Every session, the most recent first."""
-        views = [session.view(sid) for sid, session in self.client.items()]
-        current: _Session | None = None
-        first_id = ""
-        for order, name, data, attributes in sorted(self.loose, key=lambda e: e[0]):
-            if current is None or current.end is None or order[0] - current.end > self.timeout_ms:
-                if current is not None:
-                    views.append(current.view(f"auto_{first_id}"))
-                current, first_id = _Session(), order[1]
-            current.add(order, name, data, attributes)
-        if current is not None:
-            views.append(current.view(f"auto_{first_id}"))
+        """The sessions kept, the most recent first."""
+        views = [session.view() for session in self.kept.values()]
         return sorted(views, key=lambda v: (v["start"], v["id"]), reverse=True)

@@ -7,7 +7,7 @@ line numbering, scopes) is decided in Python before a store sees the data.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from headwater.catalog.merge import ProductChange
@@ -15,7 +15,7 @@ from headwater.consent.records import ConsentRecord
 from headwater.consent.status import Consent
 from headwater.identity.links import Link
 from headwater.identity.resolve import DEFAULT_CAPS, Caps, Person
-from headwater.model.event import Batch, WriteResult
+from headwater.model.event import EVENT_COLUMNS, Batch, WriteResult
 from headwater.store.identity import Bound
 
 
@@ -69,10 +69,14 @@ class EventQuery:
     after: tuple[int, int] | None = None  # (timestamp, seq) of the last row already seen
     descending: bool = False
     limit: int = 100
-    # A person's identifiers: events carrying any of these userIds or profileIds.
-    any_user_id: tuple[str, ...] = ()
-    any_profile_id: tuple[str, ...] = ()
+    # A person's identifiers: the events they own (`model.event.owner_of`): those of these
+    # userIds, and those of these profileIds that carry no real userId.
+    owner_users: tuple[str, ...] = ()
+    owner_profiles: tuple[str, ...] = ()
+    # An account's ids: the events carrying any of them.
     any_account_id: tuple[str, ...] = ()
+    # What a row holds (then `seq`): a fold reads only what it needs.
+    columns: tuple[str, ...] = EVENT_COLUMNS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,8 +245,11 @@ class Store(Protocol):
 
     def add_split(self, project_id: int, kind: str, identifier: str, now: int) -> None: ...
 
-    def attribute_strategies(self, project_id: int) -> dict[str, str]:
-        """Attribute name → strategy, for the attributes that have one set."""
+    def attribute_strategies(
+        self, project_id: int, names: Iterable[str] | None = None
+    ) -> dict[str, str]:
+        """Attribute name → strategy, for the attributes that have one set (among `names`
+        when given)."""
 
     def set_attribute_strategy(
         self, project_id: int, name: str, strategy: str, now: int
@@ -250,7 +257,26 @@ class Store(Protocol):
 
     # reads
     def query_events(self, query: EventQuery) -> list[tuple[Any, ...]]:
-        """Rows in `EVENT_COLUMNS` order followed by `seq`."""
+        """Rows of `query.columns` (all by default) followed by `seq`, at most
+        `query.limit`."""
+
+    def stream_events(self, query: EventQuery) -> Iterator[tuple[Any, ...]]:
+        """Every row `query` matches (no limit), as `query_events`, read as it is consumed:
+        memory stays flat. Consume it promptly: it holds a read (a snapshot) open."""
+
+    def account_members(
+        self, project_id: int, account_ids: Sequence[str], after: tuple[str, str] | None,
+        limit: int,
+    ) -> list[tuple[str, str]]:  # fmt: skip
+        """(kind, identifier) of the distinct owners (`user` or `profile`) of the events
+        carrying one of `account_ids`: users then profiles, each by identifier bytewise;
+        the first `limit` after `after`."""
+
+    def members_among(
+        self, project_id: int, account_ids: Sequence[str], users: Sequence[str],
+        profiles: Sequence[str],
+    ) -> set[tuple[str, str]]:  # fmt: skip
+        """Which of these identifiers own an event carrying one of `account_ids`."""
 
     def list_quarantine(
         self, project_id: int, status: str | None, after_id: int, limit: int

@@ -8,7 +8,7 @@ translates them). Backends therefore cannot drift apart on tenancy, reads or qua
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -18,6 +18,7 @@ from headwater.errors import BadRequest, Conflict
 from headwater.identity.links import links_of
 from headwater.identity.resolve import DEFAULT_CAPS, Caps
 from headwater.model.event import EVENT_COLUMNS, Batch, EventRow, WriteResult
+from headwater.store.backfill import BACKFILLS
 from headwater.store.base import (
     ApplyCounts,
     EventQuery,
@@ -31,6 +32,7 @@ from headwater.store.base import (
     Source,
 )
 from headwater.store.catalog import CatalogSQL
+from headwater.store.events import EventsSQL
 from headwater.store.migrations import migrations, schema
 from headwater.store.privacy import PrivacySQL
 from headwater.store.statements import (
@@ -38,6 +40,7 @@ from headwater.store.statements import (
     SELECT_QUARANTINE,
     Connection,
     in_lists,
+    matching,
     placeholders,
     quarantine_rows,
 )
@@ -53,7 +56,7 @@ UPSERT_LINK = (
 SELECT_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)}, seq FROM events"
 
 
-class SQLStore(CatalogSQL, PrivacySQL):
+class SQLStore(CatalogSQL, PrivacySQL, EventsSQL):
     backend: str  # the folder of its migrations
 
     # -- what a backend supplies ---------------------------------------------------
@@ -89,7 +92,7 @@ class SQLStore(CatalogSQL, PrivacySQL):
         """Bring the schema up to date; the migration versions this applied.
 
         An empty database gets `schema.sql` whole; one that has `schema_migrations` gets the
-        numbered migrations it lacks, in order.
+        numbered migrations it lacks, in order, each with its Python step (store/backfill.py).
         """
         with self._transaction() as conn:
             self._lock_for_migrations(conn)
@@ -108,6 +111,8 @@ class SQLStore(CatalogSQL, PrivacySQL):
                 if tables:
                     for statement in _statements(script):
                         conn.execute(statement)
+                    if version in BACKFILLS:
+                        BACKFILLS[version](conn, self.arrays)
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
                 applied.append(version)
         return applied
@@ -282,60 +287,16 @@ class SQLStore(CatalogSQL, PrivacySQL):
 
     # -- reads ---------------------------------------------------------------------
 
-    def query_events(self, query: EventQuery) -> list[tuple[Any, ...]]:
-        # A person's events: one indexed branch per kind of identifier, as a UNION; with an
-        # OR instead, SQLite's planner walked the project's whole time index.
-        source, params = "events", []
-        branches = []
-        for column, values in (
-            ("user_id", query.any_user_id),
-            ("profile_id", query.any_profile_id),
-            ("account_id", query.any_account_id),
-        ):
-            for chunk in in_lists(values):  # bounded parameters per branch
-                branches.append(
-                    f"SELECT * FROM events WHERE project_id = ? "
-                    f"AND {column} IN ({placeholders(chunk)})"
-                )
-                params += [query.project_id, *chunk]
-        if branches:
-            source = f"({' UNION '.join(branches)}) AS person_events"
-        where = ["project_id = ?"]
-        params.append(query.project_id)
-        for column, value in (
-            ("user_id", query.user_id),
-            ("profile_id", query.profile_id),
-            ("account_id", query.account_id),
-            ("event_name", query.event_name),
-            ("event_id", query.event_id),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if query.since is not None:
-            where.append("timestamp >= ?")
-            params.append(query.since)
-        if query.until is not None:
-            where.append("timestamp < ?")
-            params.append(query.until)
-        order = "DESC" if query.descending else "ASC"
-        if query.after is not None:
-            where.append(f"(timestamp, seq) {'<' if query.descending else '>'} (?, ?)")
-            params.extend(query.after)
-        # An eventId matches a handful of rows: the unary + keeps SQLite's planner on the
-        # dedup index (then a tiny sort) instead of walking the project's time index.
-        plus = "+" if query.event_id is not None else ""
-        sql = (
-            f"SELECT {', '.join(EVENT_COLUMNS)}, seq FROM {source} WHERE {' AND '.join(where)} "
-            f"ORDER BY {plus}timestamp {order}, {plus}seq {order} LIMIT ?"
-        )
-        return self._read(sql, [*params, query.limit])
-
-    def attribute_strategies(self, project_id: int) -> dict[str, str]:
-        rows = self._read(
-            "SELECT name, strategy FROM attribute_strategies WHERE project_id = ?", (project_id,)
-        )
-        return dict(rows)
+    def attribute_strategies(
+        self, project_id: int, names: Iterable[str] | None = None
+    ) -> dict[str, str]:
+        sql = "SELECT name, strategy FROM attribute_strategies WHERE project_id = ?"
+        if names is None:
+            return dict(self._read(sql, (project_id,)))
+        found: dict[str, str] = {}
+        for condition, params in matching("name", names, self.arrays):
+            found.update(self._read(f"{sql} AND {condition}", [project_id, *params]))
+        return found
 
     def set_attribute_strategy(self, project_id: int, name: str, strategy: str, now: int) -> None:
         with self._transaction() as conn:

@@ -58,7 +58,12 @@ CREATE TABLE events (
     account_attributes TEXT,
     session_attributes TEXT,
     extra TEXT,
-    key_prefix TEXT NOT NULL
+    key_prefix TEXT NOT NULL,
+    -- the eventId of the first item of its group, when not its own (one SDK call: one order)
+    group_event_id TEXT,
+    -- who the event belongs to: 'user' (its userId is a real identifier), else 'profile'
+    -- (its profileId is), else NULL; decided in Python at write (model/event.py owner_of)
+    owner TEXT
 );
 
 -- Invariant 2: the dedup key, with no time window; eventId leads so lookups by id use it.
@@ -69,6 +74,9 @@ CREATE INDEX events_profile ON events (project_id, profile_id, timestamp, seq)
     WHERE profile_id IS NOT NULL;
 CREATE INDEX events_account ON events (project_id, account_id, timestamp, seq)
     WHERE account_id IS NOT NULL;
+-- A person's anonymous events: a kiosk's profileId finds its own events here, not its users'.
+CREATE INDEX events_profile_owned ON events (project_id, profile_id, timestamp, seq)
+    WHERE owner = 'profile';
 
 -- Invariant 3: what failed validation is kept with its raw JSON until replayed.
 CREATE TABLE quarantine (

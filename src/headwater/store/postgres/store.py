@@ -16,7 +16,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from headwater.errors import StoreDataError, StoreError, StoreUnavailable
-from headwater.model.event import EVENT_COLUMNS, EventRow
+from headwater.model.event import STORED_COLUMNS, EventRow, stored
 from headwater.store.base import Horizon
 from headwater.store.privacy import PERSONAL_TABLES, Policy
 from headwater.store.sql import SQLStore
@@ -25,14 +25,16 @@ from headwater.store.statements import Connection
 log = logging.getLogger("headwater.store")
 
 _INTEGER_COLUMNS = {"project_id", "line", "timestamp", "received_at"}
-_ARRAYS = ", ".join(f"%b::{'bigint' if c in _INTEGER_COLUMNS else 'text'}[]" for c in EVENT_COLUMNS)
-_COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+_ARRAYS = ", ".join(
+    f"%b::{'bigint' if c in _INTEGER_COLUMNS else 'text'}[]" for c in STORED_COLUMNS
+)
+_COPY_EVENTS = f"COPY events ({', '.join(STORED_COLUMNS)}) FROM STDIN"
 # The fallback when some rows are stored already: one statement, one array per column,
 # ordered by the key so that concurrent writers take index locks in the same order and
 # cannot deadlock; conflicts are skipped and reported by their absence from RETURNING.
 _INSERT_EVENTS = (
-    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
-    f"SELECT * FROM unnest({_ARRAYS}) AS t ({', '.join(EVENT_COLUMNS)}) "
+    f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) "
+    f"SELECT * FROM unnest({_ARRAYS}) AS t ({', '.join(STORED_COLUMNS)}) "
     'ORDER BY project_id, event_id COLLATE "C", event_name COLLATE "C", line '  # as COPY
     "ON CONFLICT (project_id, event_id, event_name, line) DO NOTHING "
     "RETURNING project_id, event_id, event_name, line"
@@ -40,6 +42,7 @@ _INSERT_EVENTS = (
 _PRODUCTS_LOCK = 0x48575043  # 'HWPC'
 _PRIVACY_LOCK = 0x48575056  # 'HWPV'
 _IMPORT_WAIT = 600.0  # s: a second import in one process waits for the first's transaction
+_STREAM_ROWS = 500  # rows a stream's server-side cursor fetches at a time
 _MIGRATION_LOCK = 0x68656164  # any constant: serializes `migrate` across processes
 
 
@@ -106,6 +109,7 @@ class PostgresStore(SQLStore):
     # was converted anew on every run (41% of a catalog import's client time, measured).
     statement_chars = 4000
     arrays = True
+    bytewise = ' COLLATE "C"'
 
     def __init__(self, url: str, min_size: int = 1, max_size: int = 10, timeout: float = 5.0):
         # Writes get a connection of their own, so readers can never starve the writer, and
@@ -134,6 +138,19 @@ class PostgresStore(SQLStore):
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with _translated("read"), self._reads.connection() as raw:
             return raw.execute(_pg(sql), params).fetchall()
+
+    def _stream(self, sql: str, params: Sequence[object]) -> Iterator[tuple[Any, ...]]:
+        """A server-side cursor, in a read transaction of its own pooled connection: the
+        rows come `_STREAM_ROWS` at a time, never all at once."""
+        with (
+            _translated("read"),
+            self._reads.connection() as raw,
+            raw.transaction(),
+            raw.cursor(name="headwater_stream") as cursor,
+        ):
+            cursor.execute(_pg(sql), params)
+            while rows := cursor.fetchmany(_STREAM_ROWS):
+                yield from rows
 
     def _tables(self, conn: Connection) -> set[str]:
         rows = conn.execute(
@@ -234,11 +251,11 @@ class PostgresStore(SQLStore):
             # The nested transaction is a savepoint: a duplicate key undoes only the COPY.
             with raw.transaction(), raw.cursor() as cursor, cursor.copy(_COPY_EVENTS) as copy:
                 for row in rows:
-                    copy.write_row(row)
+                    copy.write_row(stored(row))
             for index, _ in first.values():
                 inserted[index] += 1
         except psycopg.errors.UniqueViolation:
-            columns = [list(column) for column in zip(*rows, strict=True)]
+            columns = [list(column) for column in zip(*map(stored, rows), strict=True)]
             for key in raw.execute(_INSERT_EVENTS, columns).fetchall():
                 inserted[first[tuple(key)][0]] += 1
         return inserted

@@ -11,16 +11,18 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from headwater.errors import StoreDataError, StoreError
-from headwater.model.event import EVENT_COLUMNS, EventRow
+from headwater.model.event import STORED_COLUMNS, EventRow, stored
 from headwater.store.sql import SQLStore
 from headwater.store.statements import Connection, insert_rows
 
 log = logging.getLogger("headwater.store")
 #: Indexes (and tables, for all their indexes) whose keys hold person identifiers.
-_IDENTIFIER_INDEXES = ("events_user", "events_profile", "events_another_user", "identity_links",
-                       "identity_splits", "consents")  # fmt: skip
+_IDENTIFIER_INDEXES = ("events_user", "events_profile", "events_profile_owned",
+                       "events_another_user", "identity_links", "identity_splits",
+                       "consents")  # fmt: skip
 _CHECKPOINT_ATTEMPTS = 4  # each waits up to half a second for readers: ~2.6 s at most
-_INSERT_EVENTS = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
+_INSERT_EVENTS = f"INSERT INTO events ({', '.join(STORED_COLUMNS)})"
+_STREAM_ROWS = 500  # rows fetched at a time by a stream
 _SKIP_STORED = "ON CONFLICT (project_id, event_id, event_name, line) DO NOTHING"
 
 
@@ -33,7 +35,7 @@ def insert_events(conn: sqlite3.Connection, rows: Sequence[EventRow]) -> int:
     256-row statements kept 13,000.
     """
     before = conn.total_changes
-    insert_rows(cast(Connection, conn), _INSERT_EVENTS, rows, _SKIP_STORED)
+    insert_rows(cast(Connection, conn), _INSERT_EVENTS, [stored(r) for r in rows], _SKIP_STORED)
     return conn.total_changes - before
 
 
@@ -106,6 +108,17 @@ class SQLiteStore(SQLStore):
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._reader().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read failed: {exc}") from exc
+
+    def _stream(self, sql: str, params: Sequence[object]) -> Iterator[tuple[Any, ...]]:
+        try:
+            cursor = self._reader().execute(sql, params)
+            try:
+                while rows := cursor.fetchmany(_STREAM_ROWS):
+                    yield from rows
+            finally:
+                cursor.close()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite read failed: {exc}") from exc
 
