@@ -40,17 +40,17 @@ HOSTILE_GETS = [
     ("products?availability=%00", "availability"),
     ("products?q=%00", "q"),
     ("products?cursor=AA", "cursor"),  # base64 of one NUL byte
-    ("products/%00", "product_id"),
-    ("products/%ED%A0%80", "product_id"),
+    ("products/%00", "productId"),
+    ("products/%ED%A0%80", "productId"),
     ("profiles/lookup?userId=%00", "userId"),
     ("profiles/lookup?profileId=%ED%A0%80", "profileId"),
-    ("accounts/%00", "account_id"),
-    ("accounts/a%00b", "account_id"),
+    ("accounts/%00", "accountId"),
+    ("accounts/a%00b", "accountId"),
     ("profiles/uAA/events", None),  # a person id decoding to NUL: no such person
     ("profiles/uAA/identity-history", None),
     ("profiles/uAA/consents", None),
     ("events?userId=%00", "userId"),
-    ("events/%ED%A0%80", "event_id"),
+    ("events/%ED%A0%80", "eventId"),
     ("privacy/export?userId=%00", "userId"),
 ]
 

@@ -76,7 +76,8 @@ def _rule(value: bytes) -> str | None:
 
 
 def _segment_name(shapes: list[list[str]], segments: list[bytes], i: int) -> str:
-    """The route parameter at segment `i` (`name` of "{name:str}"), else "path"."""
+    """The route parameter at segment `i` (`name` of "{name:str}"), as the wire spells it
+    (`account_id` is `accountId`), else "path"."""
     for shape in shapes:
         if len(shape) != len(segments) or not shape[i].startswith("{"):
             continue
@@ -84,5 +85,6 @@ def _segment_name(shapes: list[list[str]], segments: list[bytes], i: int) -> str
             part.startswith("{") or part.encode() == segments[j] for j, part in enumerate(shape)
         )
         if literal:
-            return shape[i].strip("{}").partition(":")[0]
+            first, *rest = shape[i].strip("{}").partition(":")[0].split("_")
+            return first + "".join(word.title() for word in rest)
     return "path"
