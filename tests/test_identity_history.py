@@ -123,8 +123,8 @@ def test_an_export_streams_the_whole_history(client: Client, tenant: Tenant) -> 
                            "timestamp": T + 3 + (LATER_USERS - 1) // 2}  # fmt: skip
     assert history[0]["message"] == "profileId 'kiosk' linked to userId 'ann'"
     assert list(document) == ["exportedAt", "person", "attributes", "attributeSources",
-                              "computed", "identities", "sessions", "consents", "accounts",
-                              "events"]  # fmt: skip
+                              "computed", "unreadable", "identities", "sessions", "consents",
+                              "accounts", "events"]  # fmt: skip
     assert len(document["events"]) == 3  # ann's; the guests' events are theirs
 
 

@@ -485,6 +485,28 @@ def test_erased_values_are_gone_from_the_postgresql_files_after_a_scrub(
     assert lookup(client, tenant, userId=BOB).status_code == 200
 
 
+def test_a_scrub_waits_for_transactions_that_still_see_the_erased_rows(
+    postgres_app: tuple[Client, PostgresStore, Tenant, psycopg.Connection[Any]],
+) -> None:
+    # Rule: a rewrite keeps the deleted rows that a running transaction may still see (found
+    # when other sessions' transactions ran beside the test above). So a scrub first waits
+    # for every transaction older than itself; one outlasting the timeout makes it busy, not
+    # falsely complete. Then, once it ends, nothing erased is left in any file.
+    client, store, tenant, admin = postgres_app
+    ada_and_friends(client, tenant)
+    schema = admin.execute("SELECT current_schema()").fetchone()
+    with psycopg.connect(postgres.ADMIN_URL) as old:
+        old.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        old.execute("SELECT set_config('search_path', %s, true)", schema)
+        # Its snapshot, taken before the erasure; it locks none of the tables a scrub rewrites.
+        assert old.execute("SELECT count(*) FROM projects").fetchone() == (1,)
+        assert erase(client, tenant, userId=ADA_OLD).status_code == 200
+        busy = store.scrub_erased(lock_timeout=0.3)
+        assert busy == {"scrub": "busy", "tables": dict.fromkeys(PERSONAL_TABLES, "busy")}
+    assert store.scrub_erased(lock_timeout=30)["scrub"] == "complete"
+    assert holding(relation_files(admin)) == {}
+
+
 def test_a_scrub_skips_a_locked_table_and_says_so(
     postgres_app: tuple[Client, PostgresStore, Tenant, psycopg.Connection[Any]],
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -83,6 +84,34 @@ def _translated(action: str) -> Iterator[None]:
         raise StoreDataError(f"PostgreSQL refused the data ({action}): {exc}") from exc
     except psycopg.Error as exc:
         raise StoreError(f"PostgreSQL {action} failed: {exc}") from exc
+
+
+# Sessions of this database, and replication slots, whose snapshot is older than the xid
+# given: they may still see rows deleted before it, which a table rewrite must keep.
+_OLDER_SNAPSHOTS = (
+    "SELECT (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL "
+    "AND age(backend_xmin) > age(%(horizon)s::xid)) "
+    "+ (SELECT count(*) FROM pg_replication_slots WHERE xmin IS NOT NULL "
+    "AND age(xmin) > age(%(horizon)s::xid))"
+)
+
+
+def _older_snapshots_end(raw: psycopg.Connection[Any], timeout: float) -> bool:
+    """Wait until no transaction that began before now can see older rows (every erasure
+    committed before the call is then invisible to all); False after `timeout` seconds (0:
+    no limit). Polls: PostgreSQL offers no wait on other sessions' snapshots."""
+    [(horizon,)] = raw.execute(
+        "SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint % 4294967296)::text"
+    ).fetchall()
+    deadline = time.monotonic() + timeout
+    while True:
+        [(older,)] = raw.execute(_OLDER_SNAPSHOTS, {"horizon": horizon}).fetchall()
+        if not older:
+            return True
+        if timeout and time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def _pool(url: str, name: str, min_size: int, max_size: int, timeout: float) -> ConnectionPool:
@@ -216,11 +245,15 @@ class PostgresStore(SQLStore):
         Nothing lighter clears the bytes: VACUUM frees a dead row's space without zeroing
         it, and overwriting a row before deleting it writes a new version beside the old
         one (measured on PostgreSQL 15: both leave the erased values in the heap and index
-        files). A rewrite locks its table exclusively while it runs; one that waits longer
-        than `lock_timeout` seconds for the lock (a long read, say) is skipped as `busy`."""
+        files). A rewrite copies the deleted rows that a running transaction may still see,
+        so it first waits until every transaction older than the scrub has ended; and it
+        locks its table exclusively while it runs. Whatever waits longer than
+        `lock_timeout` seconds (0: as long as it takes) is reported `busy`."""
         tables: dict[str, str] = {}
         with _translated("scrub"), self._reads.connection() as raw:
-            wait = f"{round(lock_timeout * 1000)}ms"  # 0: as long as it takes
+            if not _older_snapshots_end(raw, lock_timeout):
+                return {"scrub": "busy", "tables": dict.fromkeys(PERSONAL_TABLES, "busy")}
+            wait = f"{round(lock_timeout * 1000)}ms"
             raw.execute("SELECT set_config('lock_timeout', %s, false)", (wait,))
             try:
                 for table in PERSONAL_TABLES:
