@@ -125,6 +125,22 @@ def test_a_group_with_a_bad_item_keeps_its_other_items(client: Client, tenant: T
     assert sorted(stored_ids(client, tenant)) == ["good", "good2"]
 
 
+def test_a_bare_word_rejects_only_its_group_or_item(client: Client, tenant: Tenant) -> None:
+    # Issue 11 review: one reader for everything stored reads a bare word (`Hoodie`, `nul`)
+    # as one bad value, as it reads NaN; the whole body was refused before.
+    content = (
+        b'{"track":[{"name":"E","payload":[' + GOOD + b",nul]},Hoodie,"
+        b'{"name":"F","payload":[{"eventId":"g2","userId":"bob"}]}]}'
+    )
+    result = post(client, tenant, content).json()
+    assert result["accepted"] == 2
+    assert sorted((r["path"], r["message"]) for r in result["rejected"]) == [
+        ("track[0].payload[1]", "is not valid JSON: nul is not a value (text needs quotes)"),
+        ("track[1]", "must be a JSON object, got a bare word (not JSON)"),
+    ]
+    assert sorted(stored_ids(client, tenant)) == ["g2", "good"]
+
+
 POISON = [  # finding 4: each made the person's (or account's) reads 500 until erased
     b'{"userId":"ada","userAttributes":{"plan":1e400}}',
     b'{"userId":"ada","accountId":"acme","accountAttributes":{"plan":1e400}}',
