@@ -210,6 +210,9 @@ def test_integers_past_64_bits_within_a_float_are_kept_exactly(
         (b'{"a":\xc3\xa9}', ("a", "malformed")),
         (b'{"a":\xff}', ("a", "encoding")),
         (b'{"a":"open}', ("a", "malformed")),
+        (b"{\xff:1}", ("", "encoding")),  # bad bytes where a key belongs
+        # sound UTF-8 where a key belongs, in a text with bad bytes later: the grammar's fault
+        ("{é漢:1,".encode() + b'"b":"\xff"}', ("", "malformed")),
     ],
 )
 def test_the_reading_names_the_value_and_the_rule(

@@ -268,9 +268,9 @@ def problem(data: bytes, path: str = "", max_depth: int = MAX_NESTING) -> Proble
                 if bad is not None:
                     return Problem(_render(path, at), *bad)
         _trailing(data, end)
-    except Malformed as exc:
-        bad_byte = not utf8 and data[exc.offset : exc.offset + 1] >= b"\x80"
-        wrong = _utf8_problem(data[exc.offset : exc.offset + 4]) if bad_byte else None
+    except Malformed as exc:  # a word where no value belongs may still be bad bytes
+        word = None if utf8 else _TOKEN.match(data, exc.offset)
+        wrong = _utf8_problem(word[WORD]) if word and word.lastindex == WORD else None
         if wrong is not None:
             return Problem(_render(path, at), wrong, "encoding")
         return Problem(_render(path, at), f"is not valid JSON: {exc}", "malformed")
