@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from headwater.catalog import product
 from headwater.catalog.feeds import Feed, FeedEntry, FeedRefused
 from headwater.errors import BadRequest
+from headwater.model import jsontext
 
 MAX_PRODUCT = 64 * 1024
 MAX_ID = 256
@@ -218,6 +219,8 @@ def test_json_numbers_and_nested_values_are_kept() -> None:
 
 
 # -- one product's faults (issue 11, finding 11) --------------------------------------------
+# Judged by model/jsontext, the reader of everything stored: the same rules and words as a
+# track item's values (tests/test_hostile_items.py).
 
 GOOD = _json(CAP)
 
@@ -228,47 +231,54 @@ GOOD = _json(CAP)
         pytest.param(
             b'{"id": "P", "title": "\xed\xa0\x80"}',
             "title",
-            "contains a UTF-16 surrogate written as UTF-8 bytes (ED A0 80: CESU-8 or Java's "
-            "modified UTF-8), which is not valid UTF-8; export the feed as UTF-8",
+            "contains invalid UTF-8 (bytes ED A0 80 at offset 0: a UTF-16 surrogate written as "
+            "UTF-8, as CESU-8 and Java's modified UTF-8 do)",
             id="cesu-8",
         ),
         pytest.param(
             b'{"id": "P", "tags": ["a", "b\xff"]}',
             "tags[1]",
-            "contains invalid UTF-8 (byte FF at byte 1)",
+            "contains invalid UTF-8 (byte FF at offset 1)",
             id="invalid-utf8",
         ),
         pytest.param(
             b'{"id": "P", "title": "half \\ud83d of it"}',
             "title",
-            "contains a lone UTF-16 surrogate escape (such as \\ud83d): half of a character, "
-            "which is not valid Unicode",
+            "contains a lone UTF-16 surrogate escape (such as \\ud83d: half an emoji), which is "
+            "not valid Unicode",
             id="lone-surrogate-escape",
         ),
         pytest.param(
             b'{"id": "P", "size": {"eu": [40, 1e400]}}',
             "size.eu[1]",
-            "is a number outside the range of a 64-bit float (1e400)",
+            "must be a number a 64-bit float can hold (magnitude at most "
+            "1.7976931348623157e308), got 1e400",
             id="float-overflow",
         ),
-        pytest.param(
-            b'{"id": "P", "gtin": -' + b"9" * 41 + b"}",
+        pytest.param(  # the number rule of everything stored: the range of a 64-bit float
+            b'{"id": "P", "gtin": -2' + b"0" * 308 + b"}",
             "gtin",
-            "is an integer of 41 digits; integers are kept exactly up to 40 digits: send a "
-            "longer one as a string",
-            id="integer-of-41-digits",
+            "must be a number a 64-bit float can hold (magnitude at most "
+            "1.7976931348623157e308), got an integer of 309 digits",
+            id="integer-past-a-float",
         ),
         pytest.param(
             b'{"id": "P", "gtin": 1' + b"0" * 5000 + b"}",
             "gtin",
-            "is an integer of 5001 digits",
+            "must be a number a 64-bit float can hold (magnitude at most "
+            "1.7976931348623157e308), got an integer of 5001 digits",
             id="integer-past-python-int-text-limit",
         ),
-        pytest.param(b'{"id": "P", "rating": NaN}', "rating", "is not a JSON value: NaN", id="nan"),
+        pytest.param(
+            b'{"id": "P", "rating": NaN}',
+            "rating",
+            "must be a JSON number, got NaN: JSON has no NaN or Infinity",
+            id="nan",
+        ),
         pytest.param(
             b'{"id": "P", "title": "a\x01b"}',
             "title",
-            "contains the control character U+0001 unescaped (JSON needs \\u0001)",
+            "is not valid JSON: the control character U+0001 must be escaped in a string (\\u0001)",
             id="control-character",
         ),
         pytest.param(
@@ -280,13 +290,13 @@ GOOD = _json(CAP)
         pytest.param(
             b'{"title": Hoodie, "id": "P"}',
             "title",
-            "is not a JSON value: Hoodie",
+            "is not valid JSON: Hoodie is not a value (text needs quotes)",
             id="bare-word",
         ),
         pytest.param(
             b'{"product": {"id": "P", "title": "\xed\xb0\x80"}}',
             "title",
-            "contains a UTF-16 surrogate written as UTF-8 bytes (ED B0 80",
+            "contains invalid UTF-8 (bytes ED B0 80 at offset 0: a UTF-16 surrogate",
             id="inside-the-product-wrapper",
         ),
     ],
@@ -297,7 +307,8 @@ def test_a_product_that_cannot_be_read_is_rejected_alone_naming_the_field(
 ) -> None:
     """Finding 11: CESU-8 bytes were a 500 and a 20-digit integer failed the whole feed; the
     same held for invalid UTF-8, lone surrogate escapes, 1e400 (ijson stopped, or turned
-    \ud83d into "?"). Each fault rejects its own product, names the field, keeps the id."""
+    \ud83d into "?"). Each fault rejects its own product, names the field, keeps the id
+    (read past a bad value too: `Hoodie` stands before the id)."""
     items = [GOOD.encode(), product, GOOD.encode()]
     body = b"[" + b", ".join(items) + b"]"
     if envelope == "products":
@@ -317,8 +328,18 @@ def test_a_product_that_cannot_be_read_is_rejected_alone_naming_the_field(
 
 
 def test_integers_beyond_64_bits_are_kept_exactly() -> None:
-    """Finding 11: a 20-digit GTIN failed the whole feed (yajl's integer overflow)."""
-    big = {**HOODIE, "gtin": 12345678901234567890, "serial": -(10**39), "small": 2**63 - 1}
+    """Finding 11: a 20-digit GTIN failed the whole feed (yajl's integer overflow). Any
+    integer a 64-bit float can hold is kept exactly, as in a track item: 41 digits and more
+    (feeds refused those once, track items never did)."""
+    big = {
+        **HOODIE,
+        "gtin": 12345678901234567890,
+        "serial": -(10**39),
+        "small": 2**63 - 1,
+        "id128": 2**128 + 1,
+        "longer": 10**40,
+        "longest": int("1" + "7" * 308),  # 309 digits, still below 1.8e308
+    }
     [got] = fields(_json([big]) + " ")
     assert got == big
     assert type(got["gtin"]) is int
@@ -333,7 +354,47 @@ def test_digits_inside_strings_are_not_integers() -> None:
 def test_a_key_that_cannot_be_read_names_its_object() -> None:
     _, [entry] = parse(b'[{"id": "P", "size": {"eu": 40, "\xed\xa0\x80": 1}}]')
     assert (entry.field, entry.id) == ("size", "P")
-    assert entry.error is not None and entry.error.startswith("has a key that contains a UTF-16")
+    assert entry.error is not None
+    assert entry.error.startswith("has a key that contains invalid UTF-8 (bytes ED A0 80")
+
+
+# One reader and one rule for everything stored (issue 11 review): a value a track item may
+# not hold, a feed product may not either, and the rejection says the same; what one keeps,
+# the other keeps (feeds once refused integers over 40 digits that track items accepted).
+_VALUES = [
+    b"1e400", b"-1e309", b"NaN", b"-Infinity", b"2" + b"0" * 308, b"1" + b"0" * 308,
+    b"9" * 41, b"-(1)", b"01", b"nul", b'"\\ud83d"', b'"\xff"', b'"\xed\xa0\x80"', b'"a\x01"',
+    b'"\\x41"', b"[[1, 2], {}]", b'"caf\xc3\xa9"',
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", _VALUES)
+def test_a_feed_product_and_a_track_item_obey_one_rule(value: bytes) -> None:
+    text = b'{"id": "P", "v": ' + value + b"}"
+    track = jsontext.problem(text)
+    _, [entry] = parse(b"[" + text + b"]")
+    if track is None:
+        assert entry.error is None and entry.fields == json.loads(text)
+    else:
+        assert (entry.field, entry.error, entry.id) == (track.path, track.message, "P")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b'{"title": Hoodie, "id": "P"}', "P"),  # read past a bad value
+        (b'{"product": {"x": 1e400, "id": 7}}', "7"),
+        (b'{"x": {"id": "inner"}, "v": NaN, "id": "outer"}', "outer"),
+        (b'{"id": "A", "v": "\\ud83d", "id": "B"}', "B"),  # the last wins, as in decoders
+        (b'{"id": "P", "title": "a" "b"}', "P"),
+        (b'{"title": "a" "b", "id": "P"}', None),  # not past broken structure
+    ],
+)
+def test_a_product_that_cannot_be_kept_keeps_its_id(text: bytes, expected: str | None) -> None:
+    # A full sync does not flag removed a product that is in the feed but rejected.
+    _, [entry] = parse(b"[" + text + b"]")
+    assert entry.error is not None
+    assert entry.id == expected
 
 
 # The texts most likely to fool a scanner that cuts products out of the byte stream.

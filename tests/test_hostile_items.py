@@ -51,8 +51,11 @@ ONE_BAD_ITEM = [
     (b'{"userId":5,"data":{"a":NaN}}', "data.a", "JSON has no NaN or Infinity", "number"),
     (b'{"userId":5,"data":{"a":-Infinity}}', "data.a", "JSON has no NaN or Infinity", "number"),
     (b'{"userId":5,"data":{"a":"\\ud83d"}}', "data.a", "lone UTF-16 surrogate", "encoding"),
-    (b'{"userId":5,"extra":"\xff"}', "extra", "contains invalid UTF-8", "encoding"),
-    (b'{"userId":"u","data":{"k":"\xed\xa0\x80"}}', "data.k", "contains invalid UTF-8", "encoding"),
+    (b'{"userId":5,"extra":"\xff"}', "extra", "contains invalid UTF-8 (byte FF at offset 0)",
+     "encoding"),
+    (b'{"userId":"u","data":{"k":"\xed\xa0\x80"}}', "data.k",
+     "contains invalid UTF-8 (bytes ED A0 80 at offset 0: a UTF-16 surrogate written as UTF-8",
+     "encoding"),
     (b'{"userId":"u","data":{"a":' + b"[" * 12 + b"1e400" + b"]" * 12 + b"}}",
      "data.a" + "[0]" * 12, RANGE, "number"),
     (b'{"userId":"u","timestamp":1e400}', "timestamp", RANGE, "number"),
@@ -60,9 +63,13 @@ ONE_BAD_ITEM = [
     (b'{"productId":"p1","data":{"title":"T","description":"D","url":"https://x/p1",'
      b'"image_link":"https://x/p1.png","price":' + b"1" + b"0" * 400 + b"}}", "data.price",
      RANGE, "number"),
-    (b'{"userId":"u","data":{"a":' + b"[" * 3000 + b"]" * 3000 + b"}}", "data",
-     "is nested too deeply to read (more than 500 levels)", "depth"),
+    # named where it passes the limit, as a feed product's (500 steps: data, a, 498 indexes)
+    (b'{"userId":"u","data":{"a":' + b"[" * 3000 + b"]" * 3000 + b"}}", "data.a" + "[0]" * 498,
+     "is nested more than 500 levels deep", "depth"),
     (b'{"userId":"u","data":{"a":01}}', "data.a", "is not valid JSON", "malformed"),
+    # a bare word is one bad value, as NaN is (the whole body was refused before)
+    (b'{"userId":"u","data":{"a":[1,Hoodie]}}', "data.a[1]",
+     "is not valid JSON: Hoodie is not a value (text needs quotes)", "malformed"),
 ]
 # fmt: on
 
@@ -94,7 +101,13 @@ def test_a_group_name_in_cesu_bytes_rejects_only_its_group(client: Client, tenan
     result = post(client, tenant, content).json()
     assert result["accepted"] == 1
     assert result["rejected"] == [
-        {"group": 0, "item": None, "path": "track[0].name", "message": "contains invalid UTF-8"}
+        {
+            "group": 0,
+            "item": None,
+            "path": "track[0].name",
+            "message": "contains invalid UTF-8 (bytes ED A0 80 at offset 3: a UTF-16 surrogate "
+            "written as UTF-8, as CESU-8 and Java's modified UTF-8 do)",
+        }
     ]
     assert stored_ids(client, tenant) == ["good"]
 
@@ -110,6 +123,22 @@ def test_a_group_with_a_bad_item_keeps_its_other_items(client: Client, tenant: T
         (1, "track[0].payload[1].data.x")
     ]
     assert sorted(stored_ids(client, tenant)) == ["good", "good2"]
+
+
+def test_a_bare_word_rejects_only_its_group_or_item(client: Client, tenant: Tenant) -> None:
+    # Issue 11 review: one reader for everything stored reads a bare word (`Hoodie`, `nul`)
+    # as one bad value, as it reads NaN; the whole body was refused before.
+    content = (
+        b'{"track":[{"name":"E","payload":[' + GOOD + b",nul]},Hoodie,"
+        b'{"name":"F","payload":[{"eventId":"g2","userId":"bob"}]}]}'
+    )
+    result = post(client, tenant, content).json()
+    assert result["accepted"] == 2
+    assert sorted((r["path"], r["message"]) for r in result["rejected"]) == [
+        ("track[0].payload[1]", "is not valid JSON: nul is not a value (text needs quotes)"),
+        ("track[1]", "must be a JSON object, got a bare word (not JSON)"),
+    ]
+    assert sorted(stored_ids(client, tenant)) == ["g2", "good"]
 
 
 POISON = [  # finding 4: each made the person's (or account's) reads 500 until erased
@@ -175,7 +204,15 @@ def test_integers_past_64_bits_within_a_float_are_kept_exactly(
         (b'{"a":"\\x41"}', ("a", "malformed")),
         (b'{"a":1,}', ("a", "malformed")),
         (b'{"a":1} {}', ("", "malformed")),
-        (b"[" * 600 + b"]" * 600, ("[0]", "depth")),
+        (b"[" * 600 + b"]" * 600, ("[0]" * 500, "depth")),  # where it passes the limit
+        (b'{"a":[1,Hoodie],"b":2}', ("a[1]", "malformed")),  # a bare word is a bad value
+        (b'{"a":"\xff"}', ("a", "encoding")),
+        (b'{"a":\xc3\xa9}', ("a", "malformed")),
+        (b'{"a":\xff}', ("a", "encoding")),
+        (b'{"a":"open}', ("a", "malformed")),
+        (b"{\xff:1}", ("", "encoding")),  # bad bytes where a key belongs
+        # sound UTF-8 where a key belongs, in a text with bad bytes later: the grammar's fault
+        ("{é漢:1,".encode() + b'"b":"\xff"}', ("", "malformed")),
     ],
 )
 def test_the_reading_names_the_value_and_the_rule(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -104,12 +103,12 @@ def test_postgres_prune_waits_for_an_erasure() -> None:
     with postgres.fresh_schema() as url:
         store = PostgresStore(url, max_size=2)
         store.migrate()
+        erasing = PostgresStore(url, max_size=1)  # another process, as an erasure's
         try:
             project, _ = store.ensure_project("acme", "web", NOW)
             track(store, project.id, {"eventId": "o", "userId": "ada", "timestamp": CUT - DAY})
-            with psycopg.connect(url) as erasing:
-                erasing.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)",
-                                (0x48575056, project.id))  # fmt: skip
+            with erasing._transaction() as conn:
+                erasing._lock_privacy(conn, [project.id], exclusive=True)  # its lock, held
                 done: list[int] = []
                 worker = threading.Thread(
                     target=lambda: done.append(retention.prune(store, project.id, CUT).deleted)
@@ -117,10 +116,10 @@ def test_postgres_prune_waits_for_an_erasure() -> None:
                 worker.start()
                 worker.join(0.5)
                 assert worker.is_alive() and done == []  # held back by the erasure
-                erasing.commit()
             worker.join(20)
             assert done == [1]
         finally:
+            erasing.close()
             store.close()
 
 

@@ -290,8 +290,8 @@ def test_invalid_utf8_in_one_item_spares_the_rest(client: Client, tenant: Tenant
     result = response.json()
     assert result["accepted"] == 1
     assert [r["message"] for r in result["rejected"]] == [
-        "contains invalid UTF-8",
-        "contains invalid UTF-8",
+        "contains invalid UTF-8 (byte FF at offset 1)",
+        "contains invalid UTF-8 (byte FE at offset 0)",
     ]
     # issue 11: the same verdict on every msgspec version, naming the value holding the bytes
     assert [r["path"] for r in result["rejected"]] == [

@@ -5,15 +5,15 @@ followed byte by byte and never built. Each element of `products` is cut out by 
 brackets outside strings, then decoded alone by msgspec. An element is held only while it
 stays within `max_product_bytes` and MAX_DEPTH levels; past either it is let go and only
 its end is looked for, with a counter, so a feed of nothing but `[` costs one read buffer.
-Nothing here, nor in `jsonfaults`, recurses on the feed's structure.
+Nothing here, nor in `model.jsontext`, recurses on the feed's structure.
 
-What one product holds is that product's fault alone: a syntax error inside its brackets,
-invalid UTF-8 (CESU-8 surrogate bytes), a lone surrogate escape, a number past the float
-range or an integer longer than `jsonfaults.MAX_INTEGER_DIGITS` rejects it, the field
-named. Integers beyond 64 bits are kept exactly. The feed is refused only when its
-envelope is broken (truncated, bytes after the document, a missing comma) or holds no
-products. Values of other keys beside `products` are skipped unread: their brackets and
-strings are followed to find their end, nothing else.
+What one product holds is that product's fault alone, judged by the rules of everything
+stored (`model.jsontext`, as track items): a syntax error inside its brackets, invalid
+UTF-8 (CESU-8 surrogate bytes), a lone surrogate escape, NaN or a number past the range of
+a 64-bit float rejects it, the field named. Integers beyond 64 bits are kept exactly. The
+feed is refused only when its envelope is broken (truncated, bytes after the document, a
+missing comma) or holds no products. Values of other keys beside `products` are skipped
+unread: their brackets and strings are followed to find their end, nothing else.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from typing import Any
 
 import msgspec
 
-from headwater.catalog import jsonfaults, product
+from headwater.catalog import product
 from headwater.catalog.entries import CHUNK, MAX_DEPTH, FeedEntry, FeedRefused, Readable
+from headwater.model import jsontext
 from headwater.model.event import raw_text
 
 NO_PRODUCTS = (
@@ -41,12 +42,10 @@ _WS = re.compile(rb"[ \t\n\r]*")
 _PLAIN = re.compile(rb'(?:[^]["{}]+|"[^"\\]*(?:\\.[^"\\]*)*")*', re.S)
 _STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.S)  # up to a string's closing quote
 _SCALAR = re.compile(rb"[^] \t\n\r,}]*")  # a number or literal (or junk msgspec will name)
-# A run of more digits than an integer may have: every digit read as "0", the rest as " ".
-_DIGITS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
-_LONG_DIGITS = b"0" * (jsonfaults.MAX_INTEGER_DIGITS + 1)
 _SHARED_START = 32  # bytes compared between two products' starts to learn the boundary
 _SPACE = frozenset(b" \t\n\r")
 _WRAPPED = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"product"[ \t\n\r]*:')
+TOO_DEEP = jsontext.TOO_DEEP.format(MAX_DEPTH)
 _QUOTE = ord('"')
 _OPEN = frozenset(b"[{")
 
@@ -135,9 +134,9 @@ class _Reader:
         if text.count(b"{") + text.count(b"[") > MAX_DEPTH:
             return None
         try:
-            value = msgspec.json.decode(text)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            return None  # scanned instead, which finds the fault
+            value = jsontext.decoded(text)
+        except jsontext.Unreadable:
+            return None  # scanned instead, which names the fault
         self.pos = end
         self.window = 2 * len(text) + len(self.boundary)
         return text, value
@@ -288,51 +287,56 @@ def _products(reader: _Reader, where: str, max_bytes: int) -> Iterator[FeedEntry
 def _scanned(index: int, path: str, element: _Element, max_bytes: int) -> FeedEntry:
     text = element.text
     if element.deepest > _ELEMENT_DEPTH:
-        return _too_deep(index, path, element.head)
+        return _too_deep(index, path, element.head, _WRAPPED.match(element.head) is not None)
     if text is None:
         return FeedEntry(index, path, None, f"is larger than {max_bytes} bytes of JSON")
     try:
-        value: Any = msgspec.json.decode(text)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        return _rejected(index, path, text, str(exc))
+        value = jsontext.decoded(text)
+    except jsontext.Unreadable as exc:
+        return _rejected(index, path, text, exc.problem)
     return _entry(index, path, text, value, element.deepest)
 
 
 def _entry(index: int, path: str, text: bytes, value: Any, deepest: int) -> FeedEntry:
     """The entry of a product decoded as `value` from `text`, `deepest` levels deep (0 when
     known to be within MAX_DEPTH)."""
-    if text.translate(_DIGITS).find(_LONG_DIGITS) >= 0:  # digits in strings count: look closer
-        entry = _rejected(index, path, text, "")
-        if entry.error is not None:
-            return entry
     if isinstance(value, dict) and len(value) == 1 and "product" in value:
         path, value = f"{path}.product", value["product"]
     elif deepest > MAX_DEPTH:  # the extra level is only for the wrapper
-        return _too_deep(index, path, text)
+        return _too_deep(index, path, text, wrapped=False)
     if not isinstance(value, dict):  # at most MAX_DEPTH + 1 levels: repr cannot recurse far
         return FeedEntry(index, path, None, f"must be a JSON object, got {value!r:.80}", value)
     return FeedEntry(index, path, value)
 
 
-def _too_deep(index: int, path: str, head: bytes) -> FeedEntry:
-    """`head` is the element's text up to where it nests too deeply, when that was held."""
-    wrapped = _WRAPPED.match(head) is not None  # the wrapper is one more level
-    field = jsonfaults.deep_field(head, MAX_DEPTH + wrapped) if head else ""
-    path, field = _unwrapped(path, head, field)
-    id_ = product.id_of({"id": jsonfaults.locate(head)[1]}) if head else None
-    rule = f"is nested more than {MAX_DEPTH} levels deep"
-    return FeedEntry(index, path, None, rule, field=field, id=id_)
+def _too_deep(index: int, path: str, head: bytes, wrapped: bool) -> FeedEntry:
+    """`head` is the element's text up to where it nests too deeply, when that was held;
+    `wrapped` when it is a {"product": ...} wrapper, one level more. Its first fault is
+    named: the depth where it passes the limit, or one before."""
+    if not head:
+        return FeedEntry(index, path, None, TOO_DEEP)
+    found = jsontext.problem(head, max_depth=MAX_DEPTH + wrapped)
+    rule, field = (TOO_DEEP, "") if found is None else (found.message, found.path)
+    if found is not None and found.reason == "depth":
+        rule = TOO_DEEP  # the product's levels, the wrapper's not counted
+    path, field = _unwrapped(path, head, field) if wrapped else (path, field)
+    return FeedEntry(index, path, None, rule, field=field, id=_id_of(head))
 
 
-def _rejected(index: int, path: str, text: bytes, message: str) -> FeedEntry:
-    """The entry of a product msgspec refused (`message` says why), or that holds an integer
-    too long to keep; `error` is None when `text` turns out to have no fault."""
-    fault, found_id = jsonfaults.locate(text, message)
-    if fault is None:
-        return FeedEntry(index, path, None)
-    path, field = _unwrapped(path, text, fault.field)
-    id_ = product.id_of({"id": found_id})
-    return FeedEntry(index, path, None, fault.rule, field=field, id=id_, text=raw_text(text))
+def _rejected(index: int, path: str, text: bytes, problem: jsontext.Problem) -> FeedEntry:
+    """The entry of a product that cannot be kept, for the `problem` found in `text`."""
+    path, field = _unwrapped(path, text, problem.path)
+    return FeedEntry(
+        index, path, None, problem.message, field=field, id=_id_of(text), text=raw_text(text)
+    )
+
+
+def _id_of(text: bytes) -> str | None:
+    """The id of a product that cannot be kept, when it reads: it still counts as present."""
+    found = jsontext.member(text, "id")
+    if found is None:
+        found = jsontext.member(text, "product", "id")
+    return product.id_of({"id": found})
 
 
 def _unwrapped(path: str, text: bytes, field: str) -> tuple[str, str]:

@@ -182,4 +182,6 @@ def json_kind(body: bytes) -> str:
         return "a string"
     if first in (b"t", b"f"):
         return "a boolean"
-    return "a number"
+    if first and first in b"-0123456789NI":  # NaN and Infinity are refused as numbers
+        return "a number"
+    return "a bare word (not JSON)"

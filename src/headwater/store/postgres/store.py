@@ -51,6 +51,17 @@ def _key(row: EventRow) -> tuple[Any, ...]:
     return (row.project_id, row.event_id, row.event_name, row.line)
 
 
+def _locked(constant: int) -> str:
+    """The first key of an advisory lock, as SQL: `constant` mixed with a hash of the schema
+    the transaction works in. Advisory locks belong to the database, and deployments (or test
+    runs) in separate schemas of one database each have a project 1: keyed by the constant
+    and the project alone, one's erasure waited behind another's import. Computed by the
+    server in the locking statement itself, so it follows the connection's search_path and
+    costs no round trip. Two schemas whose hashes meet only share locks: they wait, they
+    never skip a lock."""
+    return f"hashtext(current_schema()) # {constant}"
+
+
 @functools.cache
 def _pg(sql: str) -> str:
     """The shared SQL's `?` placeholders in psycopg's style."""
@@ -188,7 +199,7 @@ class PostgresStore(SQLStore):
         return {name for (name,) in rows}
 
     def _lock_for_migrations(self, conn: Connection) -> None:
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+        conn.execute(f"SELECT pg_advisory_xact_lock({_locked(_MIGRATION_LOCK)}, 0)")
 
     def analyze_catalog(self) -> None:
         """Without statistics (a catalog growing from empty, autovacuum behind or off) the
@@ -199,13 +210,15 @@ class PostgresStore(SQLStore):
 
     def _lock_products(self, conn: Connection, project_id: int) -> None:
         # Held to commit: an import chunk and a track batch never merge into one product at once.
-        conn.execute("SELECT pg_advisory_xact_lock(?::int, ?::int)", (_PRODUCTS_LOCK, project_id))
+        conn.execute(
+            f"SELECT pg_advisory_xact_lock({_locked(_PRODUCTS_LOCK)}, ?::int)", (project_id,)
+        )
 
     def _lock_privacy(self, conn: Connection, project_ids: Sequence[int], exclusive: bool) -> None:
         lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         conn.execute(
-            f"SELECT {lock}(?::int, p::int) FROM unnest(?::bigint[]) AS p",
-            (_PRIVACY_LOCK, sorted(project_ids)),
+            f"SELECT {lock}({_locked(_PRIVACY_LOCK)}, p::int) FROM unnest(?::bigint[]) AS p",
+            (sorted(project_ids),),
         )
 
     def _erasing(self, conn: Connection) -> None:
@@ -225,11 +238,11 @@ class PostgresStore(SQLStore):
         # One round trip for both: the lock is taken once per project (LEFT JOIN: one row
         # each, with or without a policy), in id order.
         rows = conn.execute(
-            "SELECT q.id, pg_advisory_xact_lock_shared(?::int, q.id::int), "
+            f"SELECT q.id, pg_advisory_xact_lock_shared({_locked(_PRIVACY_LOCK)}, q.id::int), "
             "p.required_categories, p.suppressed, p.salt "
             "FROM unnest(?::bigint[]) AS q (id) "
             "LEFT JOIN privacy_policies p ON p.project_id = q.id ORDER BY q.id",
-            (_PRIVACY_LOCK, sorted(project_ids)),
+            (sorted(project_ids),),
         ).fetchall()
         return {i: Policy.of(r, n, s) for i, _, r, n, s in rows if r is not None}
 
