@@ -8,7 +8,6 @@ what the folds that held every observation gave, on random events with ties on e
 from __future__ import annotations
 
 import math
-import random
 from typing import Any
 
 import msgspec
@@ -20,7 +19,7 @@ from headwater.model.event import EventRow
 from headwater.model.rules import is_identity
 from headwater.profiles.activity import Activity
 from headwater.profiles.attributes import Fold, Order
-from headwater.profiles.ordering import AT, FOLD_COLUMNS, in_order, order_of
+from headwater.profiles.ordering import FOLD_COLUMNS, order_of
 from headwater.profiles.sessions import CONTEXT
 
 T = 1_714_631_904_000
@@ -174,13 +173,11 @@ def events(draw: st.DrawFn) -> list[EventRow]:
     return rows
 
 
-def stream(rows: list[EventRow], rng: random.Random) -> list[tuple[Any, ...]]:
-    """The rows as a store reads them: by (event time, arrival), arrival being random."""
-    arrival = list(range(len(rows)))
-    rng.shuffle(arrival)
-    read = [(*(getattr(row, c) for c in FOLD_COLUMNS), seq)
-            for row, seq in zip(rows, arrival, strict=True)]  # fmt: skip
-    return sorted(read, key=lambda r: (r[AT["timestamp"]], r[-1]))
+def stream(rows: list[EventRow]) -> list[tuple[Any, ...]]:
+    """The rows as `Store.stream_events` gives them (tests/test_person_events.py checks
+    it on both stores): in fold order, with a `seq`."""
+    read = [(*(getattr(row, c) for c in FOLD_COLUMNS), seq) for seq, row in enumerate(rows)]
+    return sorted(read, key=order_of)
 
 
 @settings(max_examples=300, deadline=None)
@@ -189,10 +186,9 @@ def stream(rows: list[EventRow], rng: random.Random) -> list[tuple[Any, ...]]:
     strategies=st.dictionaries(st.sampled_from(["plan", "tags", "deviceType"]),
                                st.sampled_from(["latest", "first", "most_frequent"])),
     recent=st.none() | st.integers(1, 3),
-    seed=st.integers(0, 2**32),
 )  # fmt: skip
 def test_streaming_folds_equal_the_folds_that_held_everything(
-    rows: list[EventRow], strategies: dict[str, str], recent: int | None, seed: int
+    rows: list[EventRow], strategies: dict[str, str], recent: int | None
 ) -> None:
     asked: list[set[str]] = []
 
@@ -201,21 +197,12 @@ def test_streaming_folds_equal_the_folds_that_held_everything(
         return {n: s for n, s in strategies.items() if n in asked[-1]}
 
     activity = Activity(load, 30 * 60_000, recent)
-    for row in in_order(stream(rows, random.Random(seed))):
+    for row in stream(rows):
         activity.observe(row)
     assert activity.view() == reference(rows, strategies, 30 * 60_000, recent)
     # issue 11: strategies are asked for the attributes involved, each name once
     names = [n for names in asked for n in names]
     assert len(names) == len(set(names))
-
-
-def test_in_order_sorts_each_millisecond_by_event_id_line_and_name() -> None:
-    keys = [(T, "b", 0, "E"), (T, "a", 1, "E"), (T, "a", 0, "F"), (T + 1, "a", 0, "E")]
-    read = [(ts, event_id, line, name, *[None] * 6, seq)
-            for seq, (ts, event_id, line, name) in enumerate(keys)]  # fmt: skip
-    assert [order_of(r) for r in in_order(read)] == [
-        (T, "a", 0, "F"), (T, "a", 1, "E"), (T, "b", 0, "E"), (T + 1, "a", 0, "E"),
-    ]  # fmt: skip
 
 
 def test_a_fold_fed_out_of_order_refuses() -> None:

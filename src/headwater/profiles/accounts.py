@@ -14,7 +14,7 @@ from headwater.model.views import decode_key_cursor, encode_key_cursor
 from headwater.profiles.activity import sources
 from headwater.profiles.attributes import Fold
 from headwater.profiles.lookup import resolution_of
-from headwater.profiles.ordering import AT, FOLD_COLUMNS, in_order, order_of
+from headwater.profiles.ordering import AT, FOLD_COLUMNS, order_of
 from headwater.profiles.stored import Unreadable, read_object
 from headwater.store.base import EventQuery, Store
 
@@ -39,7 +39,7 @@ def account(store: Store, project_id: int, account_id: str) -> dict[str, Any]:
     first = last = None
     count = 0
     query = EventQuery(project_id, any_account_id=tuple(ids), columns=FOLD_COLUMNS)
-    for row in in_order(store.stream_events(query)):
+    for row in store.stream_events(query):
         order = order_of(row)
         count += 1
         first = order[0] if first is None else first

@@ -1,7 +1,7 @@
 """What a person did, folded from their events in one pass (ARCHITECTURE §2, issue 4): their
 attributes, sessions, revenue, orders, accounts, and when they were first and last seen.
 
-The events come in fold order (`ordering.in_order`), each read once and then dropped: memory
+The events come in fold order (`Store.stream_events`), each read once and dropped: memory
 holds the fold's state (a value per attribute, a summary per session kept, a total per
 currency, the ids of orders and accounts), never the events.
 """

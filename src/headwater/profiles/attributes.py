@@ -7,7 +7,7 @@ strategy. Observations are (order, value) with order = (event time, eventId, lin
 
 A `null` value unsets the attribute: only observations after the latest `null` count.
 
-The fold streams: it is fed in ascending order (`profiles.ordering.in_order`), so a `null`
+The fold streams: it is fed in ascending order (`Store.stream_events`), so a `null`
 simply forgets what came before it, and it keeps per attribute only what its strategy needs
 (one value, or a count per distinct value for `most_frequent`), never the observations. The
 result is the same as folding every observation at once, in any order.

@@ -24,7 +24,7 @@ from headwater.model.event import EVENT_COLUMNS
 from headwater.model.rules import is_identity
 from headwater.model.views import encode_cursor, event_cursor, event_view
 from headwater.profiles.activity import Activity
-from headwater.profiles.ordering import FOLD_COLUMNS, in_order
+from headwater.profiles.ordering import FOLD_COLUMNS
 from headwater.store.base import EventQuery, Store
 
 _PAGE = 1000
@@ -110,7 +110,7 @@ def activity_of(
     activity = Activity(lambda names: store.attribute_strategies(project_id, names),
                         session_timeout_ms, recent_sessions)  # fmt: skip
     query = dataclasses.replace(person_events(project_id, person), columns=FOLD_COLUMNS)
-    for row in in_order(store.stream_events(query)):
+    for row in store.stream_events(query):
         activity.observe(row)
     return activity
 

@@ -1,11 +1,11 @@
 """The order events are folded in: (event time, eventId, line, event name), never arrival
-(invariant 5). Stores read events by (event time, arrival); `in_order` turns that into fold
-order by re-sorting only the events that share a millisecond, so a fold can stream.
+(invariant 5). `Store.stream_events` reads them in that order, so a fold can stream; the
+folds check it (`attributes.Fold` refuses an observation out of order).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from headwater.profiles.attributes import Order
@@ -21,17 +21,3 @@ Row = tuple[Any, ...]
 
 def order_of(row: Sequence[Any]) -> Order:
     return (row[_TIME], row[_ID], row[_LINE], row[_NAME])
-
-
-def in_order(rows: Iterable[Row]) -> Iterator[Row]:
-    """`rows`, read in ascending event time, in fold order; holds one millisecond's events."""
-    tie: list[Row] = []
-    for row in rows:
-        if tie and row[_TIME] != tie[0][_TIME]:
-            if len(tie) > 1:
-                tie.sort(key=order_of)
-            yield from tie
-            tie = []
-        tie.append(row)
-    tie.sort(key=order_of)
-    yield from tie

@@ -5,7 +5,7 @@ into sessions by inactivity: a gap longer than the timeout starts a new one, nam
 `auto_<eventId of its first event>`. Gaps depend on times alone, so arrival order and ties
 do not matter; "first" always means the least (event time, eventId, line).
 
-The fold streams: events come in fold order (`profiles.ordering.in_order`), so a session's
+The fold streams: events come in fold order (`Store.stream_events`), so a session's
 first event is seen first and a session without a client id ends at the first long gap. Only
 a summary per session is kept, and with `keep` only the `keep` most recent sessions' (a
 session never gets more recent once others started after it), plus the client ids seen.

@@ -261,8 +261,10 @@ class Store(Protocol):
         `query.limit`."""
 
     def stream_events(self, query: EventQuery) -> Iterator[tuple[Any, ...]]:
-        """Every row `query` matches (no limit), as `query_events`, read as it is consumed:
-        memory stays flat. Consume it promptly: it holds a read (a snapshot) open."""
+        """Every row `query` matches (no limit, no cursor order: `after` and `descending`
+        do not apply), as `query_events` shapes them, in fold order: (timestamp, eventId,
+        line, eventName), text by code point; read as it is consumed, so memory stays flat.
+        Consume it promptly: it holds a read (a snapshot) open."""
 
     def account_members(
         self, project_id: int, account_ids: Sequence[str], after: tuple[str, str] | None,

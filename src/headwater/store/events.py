@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import heapq
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
 from headwater.model.event import EVENT_COLUMNS, OWNER_KINDS, PROFILE_OWNED, USER_OWNED
@@ -18,6 +19,8 @@ from headwater.store.base import EventQuery
 from headwater.store.statements import matching
 
 _COLUMN = {USER_OWNED: "user_id", PROFILE_OWNED: "profile_id"}  # where an owner's id is
+#: The order folds read events in (invariant 5): event time, then eventId, line and name.
+FOLD_ORDER = ("timestamp", "event_id", "line", "event_name")
 
 
 class EventsSQL(abc.ABC):
@@ -38,14 +41,14 @@ class EventsSQL(abc.ABC):
         return self._read(sql, params)
 
     def stream_events(self, query: EventQuery) -> Iterator[tuple[Any, ...]]:
-        """Each branch streamed in order by its own query, merged here."""
-        streams = [self._stream(sql, params)
-                   for sql, params in branch_sql(query, self.arrays, paged=False)]  # fmt: skip
+        """Each branch streamed in fold order by its own query, merged here."""
+        selects = branch_sql(query, self.arrays, paged=False, bytewise=self.bytewise)
+        streams = [self._stream(sql, params) for sql, params in selects]
         if len(streams) == 1:
             return streams[0]
-        at = query.columns.index("timestamp")
-        return heapq.merge(*streams, key=lambda row: (row[at], row[-1]),
-                           reverse=query.descending)  # fmt: skip
+        # Python compares text by code point: in the order of its UTF-8 bytes, as the SQL.
+        fold = itemgetter(*(query.columns.index(c) for c in FOLD_ORDER))
+        return heapq.merge(*streams, key=fold)
 
     def account_members(
         self, project_id: int, account_ids: Sequence[str], after: tuple[str, str] | None,
@@ -127,12 +130,19 @@ def _where(query: EventQuery) -> tuple[list[str], list[object]]:
     return where, params
 
 
-def branch_sql(query: EventQuery, arrays: bool, paged: bool) -> list[tuple[str, list[object]]]:
+def branch_sql(
+    query: EventQuery, arrays: bool, paged: bool, bytewise: str = ""
+) -> list[tuple[str, list[object]]]:
     """One SELECT per branch of `query` (a person's events: one per kind of identifier;
-    an account's: one), each with its parameters: rows of `query.columns` then `seq`, by
-    (timestamp, seq). The branches are disjoint: an event has one owner and one accountId."""
-    if not set(query.columns) <= set(EVENT_COLUMNS) or "timestamp" not in query.columns:
+    an account's: one), each with its parameters: rows of `query.columns` then `seq`. The
+    branches are disjoint: an event has one owner and one accountId.
+
+    `paged`: by (timestamp, seq), the first `query.limit`; else in fold order, ascending:
+    (timestamp, eventId, line, eventName), text compared bytewise (`bytewise`)."""
+    if not set(FOLD_ORDER) <= set(query.columns) <= set(EVENT_COLUMNS):
         raise ValueError(f"not columns an event query can read: {query.columns}")
+    if not paged and (query.after is not None or query.descending):
+        raise ValueError("a stream reads in fold order, from the first event")
     columns = f"{', '.join(query.columns)}, seq"
     where, params = _where(query)
     branches = [
@@ -144,7 +154,8 @@ def branch_sql(query: EventQuery, arrays: bool, paged: bool) -> list[tuple[str, 
         for condition, more, many in _equal_any(column, ids, arrays)
     ]
     branches += _equal_any("account_id", query.any_account_id, arrays)
-    direction = "DESC" if query.descending else "ASC"
+    direction = "DESC" if query.descending and paged else "ASC"
+    later = ["seq"] if paged else [f"event_id{bytewise}", "line", f"event_name{bytewise}"]
     limit, limits = (" LIMIT ?", [query.limit]) if paged else ("", [])
     selects = []
     for condition, more, many in branches or [("", [], False)]:
@@ -152,10 +163,11 @@ def branch_sql(query: EventQuery, arrays: bool, paged: bool) -> list[tuple[str, 
         # SQLite's planner on their index (then a small sort) instead of walking the
         # project's time index for its order. One identifier: its index gives the order.
         plus = "+" if query.event_id is not None or many else ""
+        order = ", ".join(f"{key} {direction}" for key in [f"{plus}timestamp", *later])
         conditions = [*where[:1], *([condition] if condition else []), *where[1:]]
         selects.append((
             f"SELECT {columns} FROM events WHERE {' AND '.join(conditions)} "
-            f"ORDER BY {plus}timestamp {direction}, {plus}seq {direction}{limit}",
+            f"ORDER BY {order}{limit}",
             [*params[:1], *more, *params[1:], *limits],
         ))  # fmt: skip
     return selects
