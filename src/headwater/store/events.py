@@ -50,6 +50,23 @@ class EventsSQL(abc.ABC):
         fold = itemgetter(*(query.columns.index(c) for c in FOLD_ORDER))
         return heapq.merge(*streams, key=fold)
 
+    def events_after(
+        self, query: EventQuery, after_seq: int, up_to_seq: int, limit: int
+    ) -> list[tuple[Any, ...]]:
+        where, params = _where(query)
+        # `+project_id`: walk the seq range (the primary key), never the project's indexes.
+        where[0] = "+project_id = ?"
+        return self._read(
+            f"SELECT {', '.join(EVENT_COLUMNS)}, seq FROM events "
+            f"WHERE seq > ? AND seq <= ? AND {' AND '.join(where)} ORDER BY seq LIMIT ?",
+            [after_seq, up_to_seq, *params, limit],
+        )
+
+    def count_events(self, query: EventQuery) -> int:
+        where, params = _where(query)
+        return int(self._read(f"SELECT count(*) FROM events WHERE {' AND '.join(where)}",
+                              params)[0][0])  # fmt: skip
+
     def account_members(
         self, project_id: int, account_ids: Sequence[str], after: tuple[str, str] | None,
         limit: int,

@@ -17,11 +17,10 @@ from headwater.catalog.track import change_of, is_product
 from headwater.errors import BadRequest, Conflict
 from headwater.identity.links import links_of
 from headwater.identity.resolve import DEFAULT_CAPS, Caps
-from headwater.model.event import EVENT_COLUMNS, Batch, EventRow, WriteResult
+from headwater.model.event import Batch, EventRow, WriteResult
 from headwater.store.backfill import BACKFILLS
 from headwater.store.base import (
     ApplyCounts,
-    EventQuery,
     Horizon,
     KeyRecord,
     KeySummary,
@@ -53,7 +52,6 @@ UPSERT_LINK = (
     "WHERE (excluded.timestamp, excluded.event_id, excluded.line) "
     "< (identity_links.timestamp, identity_links.event_id, identity_links.line)"
 )
-SELECT_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)}, seq FROM events"
 
 
 class SQLStore(CatalogSQL, PrivacySQL, EventsSQL):
@@ -401,23 +399,6 @@ class SQLStore(CatalogSQL, PrivacySQL, EventsSQL):
         (top,) = self._read("SELECT max(seq) FROM events")[0]
         return Horizon(int(top or 0))
 
-    def events_after(
-        self, query: EventQuery, after_seq: int, up_to_seq: int, limit: int
-    ) -> list[tuple[Any, ...]]:
-        where, params = _event_filters(query)
-        # `+project_id`: walk the seq range (the primary key), never the project's indexes.
-        where[0] = "+project_id = ?"
-        return self._read(
-            f"{SELECT_EVENTS} WHERE seq > ? AND seq <= ? AND {' AND '.join(where)} "
-            "ORDER BY seq LIMIT ?",
-            [after_seq, up_to_seq, *params, limit],
-        )
-
-    def count_events(self, query: EventQuery) -> int:
-        where, params = _event_filters(query)
-        return int(self._read(f"SELECT count(*) FROM events WHERE {' AND '.join(where)}",
-                              params)[0][0])  # fmt: skip
-
     def prune_events(self, project_id: int, before: int, limit: int) -> int:
         with self._transaction() as conn:
             self._lock_privacy(conn, [project_id], exclusive=False)  # as an erasure expects
@@ -428,30 +409,6 @@ class SQLStore(CatalogSQL, PrivacySQL, EventsSQL):
                     (project_id, before, limit),
                 ).rowcount
             )
-
-
-def _event_filters(query: EventQuery) -> tuple[list[str], list[object]]:
-    """The WHERE terms (the project's first) and parameters of `query`'s exact-match filters
-    and time bounds."""
-    where = ["project_id = ?"]
-    params: list[object] = [query.project_id]
-    for column, value in (
-        ("user_id", query.user_id),
-        ("profile_id", query.profile_id),
-        ("account_id", query.account_id),
-        ("event_name", query.event_name),
-        ("event_id", query.event_id),
-    ):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if query.since is not None:
-        where.append("timestamp >= ?")
-        params.append(query.since)
-    if query.until is not None:
-        where.append("timestamp < ?")
-        params.append(query.until)
-    return where, params
 
 
 def _statements(script: str) -> Iterator[str]:
